@@ -1,7 +1,113 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/* `vmm`: build a VM configuration from the command line or a JSON file. */
+#include <errno.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+
+/* Reads a whole file of at most CONFIG_MAX_INPUT bytes into a NUL-terminated buffer. */
+static char *read_config_file(const char *path, size_t *len, ConfigError *err)
 {
-    fprintf(stderr, "vmm: not written yet\n");
-    return 1;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        config_error_set(err, CONFIG_ERR_ARGS, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(CONFIG_MAX_INPUT + 1);
+    if (!buf) {
+        fclose(f);
+        config_error_set(err, CONFIG_ERR_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    /* One byte more than allowed tells an oversized file from one that fits. */
+    size_t n = fread(buf, 1, CONFIG_MAX_INPUT + 1, f);
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed || n > CONFIG_MAX_INPUT) {
+        if (failed)
+            config_error_set(err, CONFIG_ERR_ARGS, "cannot read %s", path);
+        else
+            config_error_set(err, CONFIG_ERR_ARGS, "%s is larger than %u bytes", path, CONFIG_MAX_INPUT);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int build_config(const VmmCli *cli, VmConfig *cfg, ConfigError *err)
+{
+    if (!cli->config_file)
+        return vm_config_parse(&cli->vm, cfg, err);
+    if (cli->vm_options_given)
+        return config_error_set(err, CONFIG_ERR_ARGS, "--config cannot be combined with VM options");
+
+    size_t len = 0;
+    char *json = read_config_file(cli->config_file, &len, err);
+    if (!json)
+        return -EINVAL;
+    int r = vm_config_from_json(json, len, cfg, err);
+    free(json);
+    if (r == 0 && (r = vm_config_validate(cfg, err)) < 0)
+        vm_config_free(cfg);
+    return r;
+}
+
+static int run(const VmmCli *cli, ConfigError *err)
+{
+    VmConfig cfg;
+    int r = build_config(cli, &cfg, err);
+    if (r < 0)
+        return r;
+
+    if (cli->print_config) {
+        char *json = vm_config_to_json(&cfg, true);
+        vm_config_free(&cfg);
+        if (!json)
+            return config_error_set(err, CONFIG_ERR_NO_MEMORY, "out of memory");
+        fputs(json, stdout);
+        fputc('\n', stdout);
+        free(json);
+        return fflush(stdout) == 0 ? 0 : config_error_set(err, CONFIG_ERR_ARGS, "cannot write to stdout");
+    }
+
+    r = vm_config_check_supported(&cfg, err);
+    vm_config_free(&cfg);
+    if (r < 0)
+        return r;
+    return config_error_set(err, CONFIG_ERR_NOT_SUPPORTED, "booting guests is not implemented yet");
+}
+
+int main(int argc, char **argv)
+{
+    /* Cloud Hypervisor (clap's arg_required_else_help) prints the help on
+     * stderr and exits with clap's usage code, 2, when given no argument. */
+    if (argc <= 1) {
+        vmm_cli_print_help(stderr);
+        return 2;
+    }
+
+    VmmCli cli;
+    ConfigError err = {0};
+    int status = 1;
+
+    if (vmm_cli_parse(argc, argv, &cli, &err) < 0) {
+        fprintf(stderr, "vmm: %s\n", err.message);
+    } else if (cli.help) {
+        vmm_cli_print_help(stdout);
+        status = 0;
+    } else if (cli.version) {
+        printf("vmm %s\n", VMM_VERSION);
+        status = 0;
+    } else if (run(&cli, &err) < 0) {
+        fprintf(stderr, "vmm: %s\n", err.message);
+    } else {
+        status = 0;
+    }
+    vmm_cli_free(&cli);
+    return status;
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is missing, then build and test twice,
+# once warnings-as-errors and once under AddressSanitizer + UBSan.
+# Suites can be run one at a time: meson test -C build --suite unit
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+run_suite() {
+    local dir=$1
+    shift
+    if [ ! -d "$dir" ]; then
+        meson setup "$dir" -Dwerror=true "$@" >/dev/null
+    fi
+    meson compile -C "$dir"
+    # --verbose shows each program's own summary (cmocka's [ PASSED ] lines).
+    local rc=0
+    meson test -C "$dir" --verbose --num-processes 2 || rc=$?
+    summarize "$dir/meson-logs/testlog.json"
+    return $rc
+}
+
+# One "N passed, N failed, N skipped" line per run, from meson's JSON log.
+summarize() {
+    python3 - "$1" <<'PY'
+import json, sys
+counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    key = "OK" if r in ("OK", "EXPECTEDFAIL") else "SKIP" if r == "SKIP" else "FAIL"
+    counts[key] += 1
+print(f"meson: {counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+PY
+}
+
+echo "== build (-Werror) and test"
+run_suite build-test
+
+echo "== build with AddressSanitizer + UBSan and test"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_suite build-asan -Db_sanitize=address,undefined -Dbuildtype=debug

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Guest RAM: host mappings of the guest-physical ranges, and the one
+ * bounds-checked accessor every device and loader uses. A guest address or
+ * length comes from the guest or from a file we do not trust; nothing may
+ * turn it into a host pointer except guest_memory_ptr(), which refuses any
+ * range not wholly inside one RAM region.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define GUEST_MEMORY_MAX_REGIONS 4
+
+typedef struct GuestRegion {
+    uint64_t gpa;  /* guest-physical start */
+    uint64_t size; /* bytes */
+    uint8_t *hva;  /* host mapping */
+    uint64_t file_offset; /* offset of this region in the memfd, when shared */
+} GuestRegion;
+
+typedef struct GuestMemory {
+    GuestRegion regions[GUEST_MEMORY_MAX_REGIONS];
+    size_t n_regions;
+    uint64_t ram_size; /* sum of region sizes = configured memory size */
+    int memfd;         /* -1 unless shared=on or hugepages=on */
+    bool hugepages;
+} GuestMemory;
+
+/*
+ * Maps cfg->size bytes of RAM split around the 32-bit hole (see
+ * arch/x86/layout.h), honouring shared (memfd), hugepages (+hugepage_size),
+ * mergeable (MADV_MERGEABLE), thp (MADV_HUGEPAGE) and prefault (MAP_POPULATE).
+ * On failure returns -errno and writes a message naming what failed.
+ */
+int guest_memory_create(GuestMemory *m, const MemoryConfig *cfg, char *errbuf, size_t errlen);
+void guest_memory_destroy(GuestMemory *m);
+
+/* Host pointer for [gpa, gpa+len) or NULL when any byte is outside RAM or
+ * the range spans two regions (len 0 is refused too). Overflow-safe. */
+void *guest_memory_ptr(const GuestMemory *m, uint64_t gpa, uint64_t len);
+/* Copies; -EFAULT when the range is not wholly in RAM. */
+int guest_memory_read(const GuestMemory *m, uint64_t gpa, void *buf, size_t len);
+int guest_memory_write(const GuestMemory *m, uint64_t gpa, const void *buf, size_t len);
+/* True when [gpa, gpa+len) lies inside one region. */
+bool guest_memory_range_ok(const GuestMemory *m, uint64_t gpa, uint64_t len);
+/* Highest guest-physical address of RAM below 4 GiB (exclusive). */
+uint64_t guest_memory_end_below_4g(const GuestMemory *m);

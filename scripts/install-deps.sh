@@ -4,8 +4,11 @@
 set -euo pipefail
 
 packages=(
-    meson ninja-build pkg-config gcc libc6-dev
+    # build
+    meson ninja-build pkg-config gcc libc6-dev binutils python3
     libsystemd-dev libjson-c-dev libseccomp-dev libcmocka-dev
+    # tests and benchmarks: nested Linux guests and the QEMU comparison
+    qemu-system-x86 busybox-static cpio
 )
 
 missing=()

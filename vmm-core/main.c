@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "vmm.h"
 
 /* Reads a whole file of at most CONFIG_MAX_INPUT bytes into a NUL-terminated buffer. */
 static char *read_config_file(const char *path, size_t *len, ConfigError *err)
@@ -57,6 +58,7 @@ static int build_config(const VmmCli *cli, VmConfig *cfg, ConfigError *err)
     return r;
 }
 
+/* Returns the process exit status, or a negative errno with err set. */
 static int run(const VmmCli *cli, ConfigError *err)
 {
     VmConfig cfg;
@@ -76,10 +78,20 @@ static int run(const VmmCli *cli, ConfigError *err)
     }
 
     r = vm_config_check_supported(&cfg, err);
-    vm_config_free(&cfg);
-    if (r < 0)
+    if (r < 0) {
+        vm_config_free(&cfg);
         return r;
-    return config_error_set(err, CONFIG_ERR_NOT_SUPPORTED, "booting guests is not implemented yet");
+    }
+    VmmOptions opts = {
+        .api_socket_path = cli->api_socket_path,
+        .api_socket_fd = cli->api_socket_fd,
+        .event_monitor_path = cli->event_monitor_path,
+        .event_monitor_fd = cli->event_monitor_fd,
+        .verbosity = cli->verbosity,
+    };
+    int status = vmm_run(&cfg, &opts);
+    vm_config_free(&cfg);
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -103,10 +115,12 @@ int main(int argc, char **argv)
     } else if (cli.version) {
         printf("vmm %s\n", VMM_VERSION);
         status = 0;
-    } else if (run(&cli, &err) < 0) {
-        fprintf(stderr, "vmm: %s\n", err.message);
     } else {
-        status = 0;
+        int r = run(&cli, &err);
+        if (r < 0)
+            fprintf(stderr, "vmm: %s\n", err.message);
+        else
+            status = r;
     }
     vmm_cli_free(&cli);
     return status;

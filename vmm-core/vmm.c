@@ -1,3 +1,697 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Being written. */
-#include <stddef.h>
+/*
+ * Threads: the main thread runs the event loop (signals, API socket, serial
+ * input, requests from devices); one thread per vCPU runs KVM_RUN. vCPUs are
+ * kicked out of KVM with SIGUSR1, whose handler sets kvm_run->immediate_exit
+ * so a kick that lands just before KVM_RUN is not lost. Devices never act on
+ * the lifecycle themselves: they post a request that the main thread carries
+ * out, so no vCPU thread ever tears down the VM it runs in.
+ */
+#include "vmm.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acpi.h"
+#include "api_server.h"
+#include "boot.h"
+#include "bus.h"
+#include "cpuid.h"
+#include "event_loop.h"
+#include "event_monitor.h"
+#include "guest_memory.h"
+#include "layout.h"
+#include "platform.h"
+#include "vcpu.h"
+#include "vm.h"
+#include "vmm_devices.h"
+
+#define KICK_SIGNAL SIGUSR1
+
+typedef enum VmState {
+    VM_STATE_CREATED,
+    VM_STATE_RUNNING,
+    VM_STATE_PAUSED,
+    VM_STATE_SHUTDOWN,
+} VmState;
+
+static const char *const vm_state_names[] = {
+    [VM_STATE_CREATED] = "Created",
+    [VM_STATE_RUNNING] = "Running",
+    [VM_STATE_PAUSED] = "Paused",
+    [VM_STATE_SHUTDOWN] = "Shutdown",
+};
+
+/* What the main thread is asked to do; a higher value wins over a lower. */
+enum {
+    REQ_NONE = 0,
+    REQ_REBOOT,
+    REQ_SHUTDOWN, /* orderly: guest powered off, API, signal -> exit 0 */
+    REQ_FATAL,    /* the VM cannot go on -> exit 1 */
+};
+
+typedef struct Vmm Vmm;
+
+typedef struct VcpuThread {
+    Vmm *vmm;
+    Vcpu vcpu;
+    pthread_t thread;
+    bool started;
+} VcpuThread;
+
+struct Vmm {
+    const VmConfig *cfg;
+    GuestMemory mem;
+    Vm vm;
+    int kvm_fd;
+    struct kvm_cpuid2 *cpuid;
+    VcpuThread *vcpus;
+    size_t n_vcpus;
+    Bus pio, mmio;
+    X86BootSetup boot;
+
+    EventLoop *loop;
+    EventMonitor *events;
+    ApiServer *api;
+    int request_fd; /* eventfd: a device or vCPU posted a request */
+    int signal_fd;
+    VmmDevices devices;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    VmState state;
+    bool pause_requested;
+    bool stop_requested;
+    size_t parked;
+
+    atomic_int request;
+    atomic_bool panic_pending;
+    char fatal_reason[512]; /* under lock */
+    int exit_status;
+    uint64_t reboots;
+};
+
+static __thread struct kvm_run *tls_kvm_run;
+
+static void kick_handler(int sig)
+{
+    (void)sig;
+    struct kvm_run *run = tls_kvm_run;
+    if (run)
+        run->immediate_exit = 1;
+}
+
+static void emit(Vmm *vmm, const char *source, const char *event, const char *const *props)
+{
+    if (vmm->events)
+        event_monitor_emit(vmm->events, source, event, props);
+}
+
+/* ---------------------------------------------------------- requests */
+
+static void post_request(Vmm *vmm, int req, const char *reason)
+{
+    if (reason) {
+        pthread_mutex_lock(&vmm->lock);
+        if (vmm->fatal_reason[0] == '\0')
+            snprintf(vmm->fatal_reason, sizeof(vmm->fatal_reason), "%s", reason);
+        pthread_mutex_unlock(&vmm->lock);
+    }
+    int cur = atomic_load(&vmm->request);
+    while (req > cur && !atomic_compare_exchange_weak(&vmm->request, &cur, req))
+        ;
+    uint64_t one = 1;
+    if (write(vmm->request_fd, &one, sizeof(one)) < 0) {
+        /* The eventfd counter cannot overflow with our few writes. */
+    }
+}
+
+static void device_request(void *ctx, VmRequest req)
+{
+    Vmm *vmm = ctx;
+    switch (req) {
+    case VM_REQUEST_SHUTDOWN:
+        post_request(vmm, REQ_SHUTDOWN, NULL);
+        break;
+    case VM_REQUEST_REBOOT:
+        post_request(vmm, REQ_REBOOT, NULL);
+        break;
+    case VM_REQUEST_PANIC:
+        atomic_store(&vmm->panic_pending, true);
+        post_request(vmm, REQ_NONE, NULL);
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ vCPUs */
+
+static void park_until_stopped(Vmm *vmm)
+{
+    pthread_mutex_lock(&vmm->lock);
+    vmm->parked++;
+    pthread_cond_broadcast(&vmm->cond);
+    while (!vmm->stop_requested)
+        pthread_cond_wait(&vmm->cond, &vmm->lock);
+    vmm->parked--;
+    pthread_mutex_unlock(&vmm->lock);
+}
+
+static void *vcpu_thread_main(void *arg)
+{
+    VcpuThread *t = arg;
+    Vmm *vmm = t->vmm;
+    char err[512];
+
+    tls_kvm_run = t->vcpu.run;
+    sigset_t kick;
+    sigemptyset(&kick);
+    sigaddset(&kick, KICK_SIGNAL);
+    pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+
+    for (;;) {
+        pthread_mutex_lock(&vmm->lock);
+        while (vmm->pause_requested && !vmm->stop_requested) {
+            vmm->parked++;
+            pthread_cond_broadcast(&vmm->cond);
+            pthread_cond_wait(&vmm->cond, &vmm->lock);
+            vmm->parked--;
+        }
+        bool stop = vmm->stop_requested;
+        pthread_mutex_unlock(&vmm->lock);
+        if (stop)
+            break;
+
+        err[0] = '\0';
+        VcpuExit e = vcpu_run_once(&t->vcpu, &vmm->pio, &vmm->mmio, err, sizeof(err));
+        switch (e) {
+        case VCPU_EXIT_CONTINUE:
+            continue;
+        case VCPU_EXIT_INTERRUPTED:
+            t->vcpu.run->immediate_exit = 0;
+            continue;
+        case VCPU_EXIT_RESET:
+            post_request(vmm, REQ_REBOOT, NULL);
+            break;
+        case VCPU_EXIT_POWEROFF:
+            post_request(vmm, REQ_SHUTDOWN, NULL);
+            break;
+        case VCPU_EXIT_SHUTDOWN:
+        case VCPU_EXIT_ERROR:
+            post_request(vmm, REQ_FATAL, err);
+            break;
+        }
+        /* This vCPU must not enter the guest again; wait for the teardown. */
+        park_until_stopped(vmm);
+        break;
+    }
+    tls_kvm_run = NULL;
+    return NULL;
+}
+
+static void kick_all(Vmm *vmm)
+{
+    for (size_t i = 0; i < vmm->n_vcpus; i++)
+        if (vmm->vcpus[i].started)
+            pthread_kill(vmm->vcpus[i].thread, KICK_SIGNAL);
+}
+
+static void stop_vcpus(Vmm *vmm)
+{
+    pthread_mutex_lock(&vmm->lock);
+    vmm->stop_requested = true;
+    pthread_cond_broadcast(&vmm->cond);
+    pthread_mutex_unlock(&vmm->lock);
+    kick_all(vmm);
+    for (size_t i = 0; i < vmm->n_vcpus; i++) {
+        if (vmm->vcpus[i].started) {
+            pthread_join(vmm->vcpus[i].thread, NULL);
+            vmm->vcpus[i].started = false;
+        }
+    }
+}
+
+static void destroy_vcpus(Vmm *vmm)
+{
+    stop_vcpus(vmm);
+    for (size_t i = 0; i < vmm->n_vcpus; i++)
+        vcpu_destroy(&vmm->vcpus[i].vcpu);
+    free(vmm->vcpus);
+    vmm->vcpus = NULL;
+    vmm->n_vcpus = 0;
+}
+
+/* Parks every vCPU outside KVM_RUN; returns when all are parked. */
+static void pause_vcpus(Vmm *vmm)
+{
+    pthread_mutex_lock(&vmm->lock);
+    vmm->pause_requested = true;
+    pthread_mutex_unlock(&vmm->lock);
+    kick_all(vmm);
+    pthread_mutex_lock(&vmm->lock);
+    while (vmm->parked < vmm->n_vcpus && !vmm->stop_requested)
+        pthread_cond_wait(&vmm->cond, &vmm->lock);
+    pthread_mutex_unlock(&vmm->lock);
+}
+
+static void resume_vcpus(Vmm *vmm)
+{
+    pthread_mutex_lock(&vmm->lock);
+    vmm->pause_requested = false;
+    pthread_cond_broadcast(&vmm->cond);
+    pthread_mutex_unlock(&vmm->lock);
+}
+
+/* ---------------------------------------------------------- building */
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("vmm: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return -1;
+}
+
+/* Creates the KVM VM, writes the firmware tables and the payload, creates
+ * the vCPUs: everything a (re)boot needs, devices excepted. */
+static int build_vm(Vmm *vmm)
+{
+    char err[512];
+    const VmConfig *cfg = vmm->cfg;
+
+    if (vm_create(&vmm->vm, vmm->kvm_fd, &vmm->mem, err, sizeof(err)) < 0)
+        return fail("%s", err);
+
+    AcpiPlatform platform = {
+        .boot_vcpus = cfg->cpus.boot_vcpus,
+        .max_vcpus = cfg->cpus.max_vcpus,
+        .serial = cfg->serial.mode != CONSOLE_MODE_OFF,
+        .pvpanic = cfg->pvpanic,
+        .pci = false,
+    };
+    uint64_t rsdp = 0;
+    if (acpi_build_tables(&vmm->mem, &platform, &rsdp, err, sizeof(err)) < 0)
+        return fail("%s", err);
+    if (x86_load_payload(&vmm->mem, &cfg->payload, rsdp, &vmm->boot, err, sizeof(err)) < 0)
+        return fail("%s", err);
+
+    vmm->n_vcpus = cfg->cpus.boot_vcpus;
+    vmm->vcpus = calloc(vmm->n_vcpus, sizeof(*vmm->vcpus));
+    if (!vmm->vcpus)
+        return fail("out of memory");
+    for (size_t i = 0; i < vmm->n_vcpus; i++) {
+        vmm->vcpus[i].vmm = vmm;
+        vmm->vcpus[i].vcpu.fd = -1;
+    }
+    for (size_t i = 0; i < vmm->n_vcpus; i++) {
+        if (vcpu_create(&vmm->vcpus[i].vcpu, &vmm->vm, (uint32_t)i, vmm->cpuid, &cfg->cpus, err, sizeof(err)) < 0)
+            return fail("%s", err);
+    }
+    if (vcpu_set_boot_state(&vmm->vcpus[0].vcpu, &vmm->boot, err, sizeof(err)) < 0)
+        return fail("%s", err);
+    return 0;
+}
+
+static int start_vcpus(Vmm *vmm)
+{
+    pthread_mutex_lock(&vmm->lock);
+    vmm->stop_requested = false;
+    vmm->pause_requested = false;
+    pthread_mutex_unlock(&vmm->lock);
+    for (size_t i = 0; i < vmm->n_vcpus; i++) {
+        int r = pthread_create(&vmm->vcpus[i].thread, NULL, vcpu_thread_main, &vmm->vcpus[i]);
+        if (r != 0)
+            return fail("cannot start vCPU %zu thread: %s", i, strerror(r));
+        vmm->vcpus[i].started = true;
+    }
+    return 0;
+}
+
+static void set_state(Vmm *vmm, VmState s)
+{
+    pthread_mutex_lock(&vmm->lock);
+    vmm->state = s;
+    pthread_mutex_unlock(&vmm->lock);
+}
+
+static VmState get_state(Vmm *vmm)
+{
+    pthread_mutex_lock(&vmm->lock);
+    VmState s = vmm->state;
+    pthread_mutex_unlock(&vmm->lock);
+    return s;
+}
+
+static int boot(Vmm *vmm)
+{
+    emit(vmm, "vm", "booting", NULL);
+    if (build_vm(vmm) < 0 || start_vcpus(vmm) < 0)
+        return -1;
+    set_state(vmm, VM_STATE_RUNNING);
+    emit(vmm, "vm", "booted", NULL);
+    return 0;
+}
+
+static void teardown_vm(Vmm *vmm)
+{
+    destroy_vcpus(vmm);
+    vm_destroy(&vmm->vm, true);
+}
+
+static void do_reboot(Vmm *vmm)
+{
+    emit(vmm, "vm", "rebooting", NULL);
+    teardown_vm(vmm);
+    int r = guest_memory_clear(&vmm->mem);
+    if (r < 0) {
+        post_request(vmm, REQ_FATAL, "cannot clear guest memory for the reboot");
+        return;
+    }
+    vmm_devices_reset(&vmm->devices);
+    if (build_vm(vmm) < 0 || start_vcpus(vmm) < 0) {
+        post_request(vmm, REQ_FATAL, "reboot failed");
+        return;
+    }
+    vmm->reboots++;
+    set_state(vmm, VM_STATE_RUNNING);
+    emit(vmm, "vm", "rebooted", NULL);
+}
+
+/* ------------------------------------------------- main-loop handlers */
+
+static void on_request(void *ctx, uint32_t events)
+{
+    (void)events;
+    Vmm *vmm = ctx;
+    uint64_t v;
+    if (read(vmm->request_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        return;
+
+    if (atomic_exchange(&vmm->panic_pending, false))
+        emit(vmm, "guest", "panic", NULL);
+
+    int req = atomic_exchange(&vmm->request, REQ_NONE);
+    switch (req) {
+    case REQ_REBOOT:
+        do_reboot(vmm);
+        break;
+    case REQ_SHUTDOWN:
+        vmm->exit_status = 0;
+        event_loop_quit(vmm->loop);
+        break;
+    case REQ_FATAL:
+        vmm->exit_status = 1;
+        event_loop_quit(vmm->loop);
+        break;
+    }
+}
+
+static void on_signal(void *ctx, uint32_t events)
+{
+    (void)events;
+    Vmm *vmm = ctx;
+    struct signalfd_siginfo si;
+    if (read(vmm->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        /* SIGTERM/SIGINT: stop the VM and exit cleanly. */
+        vmm->exit_status = 0;
+        event_loop_quit(vmm->loop);
+    }
+}
+
+/* ------------------------------------------------------------- API */
+
+static int api_error(char *errbuf, size_t errlen, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int api_error(char *errbuf, size_t errlen, int r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+static json_object *info_json(Vmm *vmm)
+{
+    json_object *o = json_object_new_object();
+    char *cfg = vm_config_to_json(vmm->cfg, false);
+    json_object_object_add(o, "config", cfg ? json_tokener_parse(cfg) : NULL);
+    free(cfg);
+    json_object_object_add(o, "state", json_object_new_string(vm_state_names[get_state(vmm)]));
+    json_object_object_add(o, "memory_actual_size", json_object_new_int64((int64_t)vmm->mem.ram_size));
+    json_object_object_add(o, "vcpus", json_object_new_int((int)vmm->n_vcpus));
+    json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+    json_object_object_add(o, "reboots", json_object_new_int64((int64_t)vmm->reboots));
+    const char *pty = vmm_devices_serial_pty(&vmm->devices);
+    if (pty)
+        json_object_object_add(o, "serial_pty", json_object_new_string(pty));
+    return o;
+}
+
+static json_object *counters_json(Vmm *vmm)
+{
+    json_object *o = json_object_new_object();
+    for (size_t i = 0; i < vmm->n_vcpus; i++) {
+        Vcpu *v = &vmm->vcpus[i].vcpu;
+        char name[32];
+        snprintf(name, sizeof(name), "vcpu%zu", i);
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "exits_io", json_object_new_uint64(v->exits_io));
+        json_object_object_add(c, "exits_mmio", json_object_new_uint64(v->exits_mmio));
+        json_object_object_add(c, "exits_other", json_object_new_uint64(v->exits_other));
+        json_object_object_add(o, name, c);
+    }
+    json_object *bus = json_object_new_object();
+    json_object_object_add(bus, "pio_unhandled_reads", json_object_new_uint64(vmm->pio.unhandled_reads));
+    json_object_object_add(bus, "pio_unhandled_writes", json_object_new_uint64(vmm->pio.unhandled_writes));
+    json_object_object_add(bus, "mmio_unhandled_reads", json_object_new_uint64(vmm->mmio.unhandled_reads));
+    json_object_object_add(bus, "mmio_unhandled_writes", json_object_new_uint64(vmm->mmio.unhandled_writes));
+    json_object_object_add(o, "bus", bus);
+    vmm_devices_add_counters(&vmm->devices, o);
+    return o;
+}
+
+static int api_dispatch(void *ctx, const char *action, json_object *args, json_object **result, char *errbuf,
+                        size_t errlen)
+{
+    (void)args;
+    Vmm *vmm = ctx;
+    VmState state = get_state(vmm);
+
+    if (strcmp(action, "vmm.ping") == 0) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "version", json_object_new_string(VMM_VERSION));
+        json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+        *result = o;
+        return 0;
+    }
+    if (strcmp(action, "vmm.shutdown") == 0 || strcmp(action, "vm.shutdown") == 0) {
+        post_request(vmm, REQ_SHUTDOWN, NULL);
+        return 0;
+    }
+    if (strcmp(action, "vm.info") == 0) {
+        *result = info_json(vmm);
+        return 0;
+    }
+    if (strcmp(action, "vm.counters") == 0) {
+        *result = counters_json(vmm);
+        return 0;
+    }
+    if (strcmp(action, "vm.pause") == 0) {
+        if (state != VM_STATE_RUNNING)
+            return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Running", vm_state_names[state]);
+        emit(vmm, "vm", "pausing", NULL);
+        pause_vcpus(vmm);
+        set_state(vmm, VM_STATE_PAUSED);
+        emit(vmm, "vm", "paused", NULL);
+        return 0;
+    }
+    if (strcmp(action, "vm.resume") == 0) {
+        if (state != VM_STATE_PAUSED)
+            return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Paused", vm_state_names[state]);
+        emit(vmm, "vm", "resuming", NULL);
+        resume_vcpus(vmm);
+        set_state(vmm, VM_STATE_RUNNING);
+        emit(vmm, "vm", "resumed", NULL);
+        return 0;
+    }
+    if (strcmp(action, "vm.power-button") == 0) {
+        if (state != VM_STATE_RUNNING)
+            return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Running", vm_state_names[state]);
+        vmm_devices_power_button(&vmm->devices);
+        return 0;
+    }
+    if (strcmp(action, "vm.reboot") == 0) {
+        if (state != VM_STATE_RUNNING && state != VM_STATE_PAUSED)
+            return api_error(errbuf, errlen, -EBUSY, "the VM is %s", vm_state_names[state]);
+        post_request(vmm, REQ_REBOOT, NULL);
+        return 0;
+    }
+    return api_error(errbuf, errlen, -ENOENT, "unknown action %s", action);
+}
+
+/* ------------------------------------------------------------ run */
+
+static int setup_signals(Vmm *vmm)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = kick_handler; /* no SA_RESTART: KVM_RUN must return EINTR */
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(KICK_SIGNAL, &sa, NULL) < 0)
+        return fail("sigaction: %s", strerror(errno));
+
+    /* Blocked everywhere (threads inherit the mask); the kick signal is
+     * unblocked by each vCPU thread, the others are read via signalfd. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, KICK_SIGNAL);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* A vanished API or serial peer must not kill the VMM. */
+    signal(SIGPIPE, SIG_IGN);
+
+    sigdelset(&set, KICK_SIGNAL);
+    vmm->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (vmm->signal_fd < 0)
+        return fail("signalfd: %s", strerror(errno));
+    return 0;
+}
+
+int vmm_run(const VmConfig *cfg, const VmmOptions *opts)
+{
+    char err[512];
+    Vmm *vmm = calloc(1, sizeof(*vmm));
+    if (!vmm)
+        return fail("out of memory"), 1;
+    vmm->cfg = cfg;
+    vmm->kvm_fd = -1;
+    vmm->vm.vm_fd = -1;
+    vmm->vm.kvm_fd = -1;
+    vmm->request_fd = -1;
+    vmm->signal_fd = -1;
+    vmm->exit_status = 1;
+    pthread_mutex_init(&vmm->lock, NULL);
+    pthread_cond_init(&vmm->cond, NULL);
+    bus_init(&vmm->pio, "pio");
+    bus_init(&vmm->mmio, "mmio");
+    int status = 1;
+
+    vmm->events = event_monitor_new(opts->event_monitor_path, opts->event_monitor_fd, err, sizeof(err));
+    if (!vmm->events) {
+        fail("--event-monitor: %s", err);
+        goto out;
+    }
+    emit(vmm, "vmm", "starting", NULL);
+
+    if (setup_signals(vmm) < 0)
+        goto out;
+    vmm->loop = event_loop_new();
+    vmm->request_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!vmm->loop || vmm->request_fd < 0) {
+        fail("cannot create the event loop: %s", strerror(errno));
+        goto out;
+    }
+    if (event_loop_add(vmm->loop, vmm->request_fd, EPOLLIN, on_request, vmm) < 0 ||
+        event_loop_add(vmm->loop, vmm->signal_fd, EPOLLIN, on_signal, vmm) < 0) {
+        fail("cannot watch the control fds");
+        goto out;
+    }
+
+    if (guest_memory_create(&vmm->mem, &cfg->memory, err, sizeof(err)) < 0) {
+        fail("%s", err);
+        goto out;
+    }
+
+    /* /dev/kvm is opened once; the supported CPUID is asked once. */
+    vmm->kvm_fd = vm_open_kvm(err, sizeof(err));
+    if (vmm->kvm_fd < 0) {
+        fail("%s", err);
+        goto out;
+    }
+    vmm->cpuid = cpuid_supported(vmm->kvm_fd, err, sizeof(err));
+    if (!vmm->cpuid) {
+        fail("%s", err);
+        goto out;
+    }
+
+    VmControl control = {.request = device_request, .ctx = vmm};
+    if (vmm_devices_create(&vmm->devices, cfg, vmm->loop, &vmm->vm, control, &vmm->pio, err, sizeof(err)) < 0) {
+        fail("%s", err);
+        goto out;
+    }
+
+    if (opts->api_socket_path || opts->api_socket_fd >= 0) {
+        vmm->api = api_server_new(vmm->loop, opts->api_socket_path, opts->api_socket_fd, vmm->events,
+                                  api_dispatch, vmm, err, sizeof(err));
+        if (!vmm->api) {
+            fail("--api-socket: %s", err);
+            goto out;
+        }
+    }
+
+    if (boot(vmm) < 0) {
+        emit(vmm, "vm", "shutdown", NULL);
+        goto out;
+    }
+
+    if (event_loop_run(vmm->loop) < 0)
+        fail("event loop failed: %s", strerror(errno));
+
+    status = vmm->exit_status;
+    pthread_mutex_lock(&vmm->lock);
+    char reason[sizeof(vmm->fatal_reason)];
+    memcpy(reason, vmm->fatal_reason, sizeof(reason));
+    pthread_mutex_unlock(&vmm->lock);
+    teardown_vm(vmm);
+    set_state(vmm, VM_STATE_SHUTDOWN);
+    if (status != 0) {
+        fail("the VM stopped: %s", reason[0] ? reason : "unknown error");
+        const char *props[] = {"reason", reason, NULL};
+        emit(vmm, "vm", "crashed", props);
+    }
+    emit(vmm, "vm", "shutdown", NULL);
+    emit(vmm, "vm", "deleted", NULL);
+
+out:
+    teardown_vm(vmm);
+    if (vmm->api)
+        api_server_free(vmm->api);
+    vmm_devices_destroy(&vmm->devices);
+    if (vmm->loop)
+        event_loop_free(vmm->loop);
+    if (vmm->request_fd >= 0)
+        close(vmm->request_fd);
+    if (vmm->signal_fd >= 0)
+        close(vmm->signal_fd);
+    if (vmm->kvm_fd >= 0)
+        close(vmm->kvm_fd);
+    free(vmm->cpuid);
+    guest_memory_destroy(&vmm->mem);
+    bus_destroy(&vmm->pio);
+    bus_destroy(&vmm->mmio);
+    if (vmm->events) {
+        emit(vmm, "vmm", "shutdown", NULL);
+        event_monitor_free(vmm->events);
+    }
+    pthread_mutex_destroy(&vmm->lock);
+    pthread_cond_destroy(&vmm->cond);
+    free(vmm);
+    return status;
+}

@@ -39,6 +39,8 @@ typedef struct GuestMemory {
  */
 int guest_memory_create(GuestMemory *m, const MemoryConfig *cfg, char *errbuf, size_t errlen);
 void guest_memory_destroy(GuestMemory *m);
+/* Gives every page back (reads as zero again), for a guest reset. */
+int guest_memory_clear(GuestMemory *m);
 
 /* Host pointer for [gpa, gpa+len) or NULL when any byte is outside RAM or
  * the range spans two regions (len 0 is refused too). Overflow-safe. */

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The platform devices of one VM, created from its configuration and
+ * registered on the buses: COM1, i8042, CMOS RTC, ACPI PM (power button,
+ * S5, reset register), pvpanic, the debug console, and the ports Linux
+ * probes that need nothing but an answer. They outlive a guest reboot.
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+#include "bus.h"
+#include "config.h"
+#include "event_loop.h"
+#include "platform.h"
+#include "vm.h"
+
+typedef struct Serial Serial;
+typedef struct I8042 I8042;
+typedef struct Rtc Rtc;
+typedef struct AcpiPm AcpiPm;
+typedef struct Pvpanic Pvpanic;
+typedef struct DebugConsole DebugConsole;
+typedef struct PostPort PostPort;
+
+typedef struct VmmDevices {
+    Serial *serial;
+    I8042 *i8042;
+    Rtc *rtc;
+    AcpiPm *acpi_pm;
+    Pvpanic *pvpanic;
+    DebugConsole *debug_console;
+    PostPort *post;
+    IrqLine irq_com1, irq_sci;
+} VmmDevices;
+
+int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *vm, VmControl control, Bus *pio,
+                       char *errbuf, size_t errlen);
+void vmm_devices_destroy(VmmDevices *d);
+/* Back to power-on state for a guest reset (CMOS RAM survives, as on hardware). */
+void vmm_devices_reset(VmmDevices *d);
+void vmm_devices_power_button(VmmDevices *d);
+/* The serial pty path when --serial pty, else NULL. */
+const char *vmm_devices_serial_pty(const VmmDevices *d);
+void vmm_devices_add_counters(const VmmDevices *d, json_object *counters);

@@ -45,15 +45,14 @@ int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *
         errno = 0;
         d->serial = serial_new(&cfg->serial, &d->irq_com1, loop);
         if ((r = created(d->serial, "--serial", errbuf, errlen)) < 0 ||
-            (r = attach(pio, PORT_COM1, 8, serial_bus_device(d->serial), errbuf, errlen)) < 0)
+            (r = attach(pio, PORT_COM1, SERIAL_PIO_LEN, serial_bus_device(d->serial), errbuf, errlen)) < 0)
             goto fail;
     }
 
     errno = 0;
     d->i8042 = i8042_new(&control);
     if ((r = created(d->i8042, "the i8042 controller", errbuf, errlen)) < 0 ||
-        (r = attach(pio, PORT_I8042_DATA, 1, i8042_bus_device(d->i8042), errbuf, errlen)) < 0 ||
-        (r = attach(pio, PORT_I8042_CMD, 1, i8042_bus_device(d->i8042), errbuf, errlen)) < 0)
+        (r = attach(pio, PORT_I8042_DATA, I8042_PIO_LEN, i8042_bus_device(d->i8042), errbuf, errlen)) < 0)
         goto fail;
 
     /* CMOS reports the RAM sizes the way a BIOS would. */

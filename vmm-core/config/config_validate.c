@@ -648,10 +648,6 @@ static bool has_rate_limiting(const VmConfig *c)
            ANY(c->disks, c->n_disks, it->has_rate_limiter_config || it->rate_limit_group) ||
            ANY(c->net, c->n_net, it->has_rate_limiter_config);
 }
-static bool has_debug_console(const VmConfig *c)
-{
-    return c->debug_console.mode != CONSOLE_MODE_OFF;
-}
 static bool has_landlock(const VmConfig *c)
 {
     return c->landlock_enable || c->n_landlock_rules > 0;
@@ -693,8 +689,6 @@ static const Unsupported unsupported[] = {
     {has_smbios_strings, "--platform serial_number/uuid/oem_strings (SMBIOS)"},
     /* I/O throttling is not implemented; ignoring a limit would be silent. */
     {has_rate_limiting, "--rate-limit-group and bw_*/ops_* (I/O rate limiting)"},
-    /* The 0xe9 port console is not implemented (yet). */
-    {has_debug_console, "--debug-console (port 0xe9 console)"},
     /* Running unsandboxed when sandboxing was asked for would be a silent
      * security downgrade. */
     {has_landlock, "--landlock (Landlock sandbox)"},

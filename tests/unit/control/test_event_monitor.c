@@ -369,8 +369,11 @@ static void test_stalled_reader_never_blocks_emit(void **state)
     uint64_t free_ms = now_ms() - t0;
     print_message("100k emits into a stalled pipe: %llu ms; free: %llu ms\n", (unsigned long long)emit_ms,
                   (unsigned long long)free_ms);
-    assert_true(emit_ms < 5000);
-    assert_true(free_ms < EVENT_MONITOR_FLUSH_MS + 1000);
+    /* A blocking emit would never finish: the reader never reads. The bound
+     * only has to catch that, on a loaded sanitizer build too (unloaded:
+     * ~0.2 s plain, ~2 s with ASan). */
+    assert_true(emit_ms < 30000);
+    assert_true(free_ms < EVENT_MONITOR_FLUSH_MS + 3000);
 
     /* What the pipe holds is whole lines; with the dropped ones it adds up
      * to everything emitted (a record cut by the flush deadline counts as

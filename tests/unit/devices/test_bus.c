@@ -22,8 +22,9 @@ typedef struct Probe {
 static void probe_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
 {
     Probe *p = opaque;
-    p->last_offset = offset;
-    p->last_len = len;
+    /* Atomic: the concurrency test has two "vCPUs" in here at once. */
+    __atomic_store_n(&p->last_offset, offset, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->last_len, len, __ATOMIC_RELAXED);
     __atomic_fetch_add(&p->reads, 1, __ATOMIC_RELAXED);
     memset(data, p->fill, len);
 }
@@ -205,7 +206,7 @@ static void *reader_thread(void *arg)
         if (bus_read(r->bus, 0x500, &v, 1)) {
             if (v != 0x33)
                 r->bad = 1;
-            r->hits++;
+            __atomic_fetch_add(&r->hits, 1, __ATOMIC_RELAXED);
         }
         bus_read(r->bus, 0x10, &v, 1);
     }
@@ -244,10 +245,8 @@ static void test_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_register_rules),
-        cmocka_unit_test(test_dispatch_and_unhandled),
-        cmocka_unit_test(test_callbacks_optional),
-        cmocka_unit_test(test_many_ranges),
+        cmocka_unit_test(test_register_rules),     cmocka_unit_test(test_dispatch_and_unhandled),
+        cmocka_unit_test(test_callbacks_optional), cmocka_unit_test(test_many_ranges),
         cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

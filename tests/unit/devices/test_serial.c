@@ -274,7 +274,7 @@ static void test_loopback(void **state)
     dev_out8(f->d, MCR, 0x10);
     uint8_t msr = dev_in8(f->d, MSR);
     assert_int_equal(msr & 0xf0, 0);
-    assert_true(msr & 0x04); /* TERI: RI fell */
+    assert_true(msr & 0x04);                 /* TERI: RI fell */
     assert_int_equal(dev_in8(f->d, MSR), 0); /* deltas cleared by the read */
 
     /* Data loops back and does not reach the host. */
@@ -305,14 +305,14 @@ static void test_iir_priorities(void **state)
     assert_int_equal(irq_level(&f->irq), 1);
     assert_int_equal(dev_in8(f->d, IIR), 0x06); /* line status first */
     uint8_t lsr = dev_in8(f->d, LSR);
-    assert_int_equal(lsr & 0x03, 0x03); /* OE + DR */
+    assert_int_equal(lsr & 0x03, 0x03);             /* OE + DR */
     assert_int_equal(dev_in8(f->d, LSR) & 0x02, 0); /* OE cleared by the read */
     assert_int_equal(dev_in8(f->d, IIR), 0x04);     /* then received data */
     assert_int_equal(dev_in8(f->d, RBR), '2');      /* the holding register was overwritten */
     assert_int_equal(dev_in8(f->d, IIR), 0x02);     /* then THRE (read acknowledges it) */
     assert_int_equal(dev_in8(f->d, IIR), 0x00);     /* then modem status */
     assert_int_equal(irq_level(&f->irq), 1);
-    assert_true(dev_in8(f->d, MSR) & 0x08);         /* DDCD */
+    assert_true(dev_in8(f->d, MSR) & 0x08); /* DDCD */
     assert_int_equal(dev_in8(f->d, IIR), 0x01);
     assert_int_equal(irq_level(&f->irq), 0);
     SerialCounters c;
@@ -652,6 +652,102 @@ static void test_pty(void **state)
     teardown(&f);
 }
 
+/* tty mode with stdin on a terminal: input is read raw and the terminal's
+ * settings come back when the device goes. A pty stands in for the user's
+ * terminal on fd 0. */
+static void test_tty_input(void **state)
+{
+    (void)state;
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
+        skip();
+    char name[64];
+    assert_int_equal(ptsname_r(master, name, sizeof(name)), 0);
+    int slave = open(name, O_RDWR | O_NOCTTY);
+    assert_true(slave >= 0);
+    struct termios before;
+    assert_int_equal(tcgetattr(slave, &before), 0);
+    assert_true(before.c_lflag & ICANON);
+
+    int saved_stdin = dup(STDIN_FILENO);
+    assert_int_equal(dup2(slave, STDIN_FILENO), STDIN_FILENO);
+
+    Fixture f = {0};
+    start_loop(&f);
+    assert_non_null(open_serial(&f, CONSOLE_MODE_TTY, NULL));
+    struct termios raw;
+    assert_int_equal(tcgetattr(slave, &raw), 0);
+    assert_false(raw.c_lflag & (ICANON | ECHO | ISIG));
+    assert_true(raw.c_oflag & OPOST);
+    /* Keystrokes, Ctrl-C included, reach the guest one by one. */
+    assert_int_equal(write(master, "a\x03", 2), 2);
+    assert_true(wait_for(has_rx, &f, 2000));
+    assert_int_equal(dev_in8(f.d, RBR), 'a');
+    assert_true(wait_for(has_rx, &f, 2000));
+    assert_int_equal(dev_in8(f.d, RBR), 0x03);
+    teardown(&f);
+
+    struct termios after;
+    assert_int_equal(tcgetattr(slave, &after), 0);
+    assert_int_equal(after.c_lflag, before.c_lflag);
+    assert_int_equal(after.c_iflag, before.c_iflag);
+    assert_int_equal(dup2(saved_stdin, STDIN_FILENO), STDIN_FILENO);
+    close(saved_stdin);
+    close(slave);
+    close(master);
+}
+
+typedef struct Flood {
+    int fd;
+    volatile int stop;
+} Flood;
+
+static void *flood_main(void *arg)
+{
+    Flood *fl = arg;
+    uint8_t buf[512];
+    memset(buf, 'F', sizeof(buf));
+    while (!__atomic_load_n(&fl->stop, __ATOMIC_RELAXED)) {
+        struct pollfd p = {.fd = fl->fd, .events = POLLIN | POLLOUT};
+        if (poll(&p, 1, 10) <= 0)
+            continue;
+        if (p.revents & POLLIN) {
+            if (read(fl->fd, buf, sizeof(buf)) <= 0)
+                break;
+            memset(buf, 'F', sizeof(buf));
+        }
+        if ((p.revents & POLLOUT) && send(fl->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+            errno != EAGAIN)
+            break;
+    }
+    return NULL;
+}
+
+/* Hostile register traffic while a host client floods input and drains
+ * output on the loop thread: the device lock is the only thing between
+ * them (run under TSan to see it hold). */
+static void test_hostile_live_socket(void **state)
+{
+    (void)state;
+    Fixture f = {0};
+    make_dir(&f);
+    start_loop(&f);
+    snprintf(f.path, sizeof(f.path), "%s/serial.sock", f.dir);
+    assert_non_null(open_serial(&f, CONSOLE_MODE_SOCKET, f.path));
+    Flood fl = {.fd = connect_to(f.path)};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, flood_main, &fl), 0);
+    for (uint64_t seed = 1; seed <= 3; seed++)
+        fuzz_device(f.d, SERIAL_PIO_LEN, 100000, seed * 77);
+    __atomic_store_n(&fl.stop, 1, __ATOMIC_RELAXED);
+    pthread_join(t, NULL);
+    close(fl.fd);
+    SerialCounters c;
+    serial_get_counters(f.s, &c);
+    assert_true(c.rx_bytes > 0);
+    teardown(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +766,8 @@ int main(void)
         cmocka_unit_test(test_socket),
         cmocka_unit_test(test_socket_output_never_blocks),
         cmocka_unit_test(test_pty),
+        cmocka_unit_test(test_tty_input),
+        cmocka_unit_test(test_hostile_live_socket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

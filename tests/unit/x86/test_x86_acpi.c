@@ -1,1 +1,530 @@
-int main(void){return 0;}
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ACPI tables: walk RSDP -> XSDT -> each table as a guest OS would, checking
+ * signatures, lengths, checksums and that everything stays inside the ACPI
+ * area; FADT fields; MADT entries for several boot/max vCPU counts; the DSDT
+ * parsed down to its objects; the AML emitter's encodings. When iasl is
+ * installed (acpica-tools), it disassembles the tables too
+ * (VMM_TEST_ACPI_DUMP=dir keeps the binaries).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "acpi.h"
+#include "aml.h"
+#include "layout.h"
+#include "x86_fixture.h"
+
+typedef struct Tables {
+    GuestMemory m;
+    uint64_t rsdp;
+    const uint8_t *xsdt, *fadt, *madt, *mcfg, *dsdt, *facs;
+} Tables;
+
+/* Host pointer to a guest range that must lie inside the ACPI area. */
+static const uint8_t *acpi_ptr(const GuestMemory *m, uint64_t gpa, uint64_t len)
+{
+    assert_true(gpa >= LAYOUT_ACPI_START);
+    assert_true(len <= LAYOUT_ACPI_END - gpa);
+    const uint8_t *p = guest_memory_ptr(m, gpa, len);
+    assert_non_null(p);
+    return p;
+}
+
+static uint8_t sum8(const uint8_t *p, size_t len)
+{
+    uint8_t s = 0;
+    for (size_t i = 0; i < len; i++)
+        s = (uint8_t)(s + p[i]);
+    return s;
+}
+
+/* A table by address: header sane, checksum zero, wholly in the area. */
+static const uint8_t *table_at(const GuestMemory *m, uint64_t gpa, const char *sig)
+{
+    const uint8_t *h = acpi_ptr(m, gpa, 36);
+    uint32_t len = get32(h + 4);
+    assert_true(len >= 36);
+    const uint8_t *t = acpi_ptr(m, gpa, len);
+    if (sig)
+        assert_memory_equal(t, sig, 4);
+    assert_int_equal(sum8(t, len), 0);
+    assert_memory_equal(t + 10, "VMM   ", 6);
+    return t;
+}
+
+static void build(Tables *t, uint32_t boot, uint32_t max, bool serial, bool pvpanic, bool pci)
+{
+    AcpiPlatform p = {.boot_vcpus = boot, .max_vcpus = max, .serial = serial, .pvpanic = pvpanic, .pci = pci};
+    char err[256] = "";
+
+    memset(t, 0, sizeof(*t));
+    test_mem_init(&t->m, 64 * MIB, 0);
+    /* Garbage first: the builder must write every byte it relies on. */
+    memset(t->m.regions[0].hva + LAYOUT_ACPI_START, 0xa5, LAYOUT_ACPI_END - LAYOUT_ACPI_START);
+    int r = acpi_build_tables(&t->m, &p, &t->rsdp, err, sizeof(err));
+    if (r < 0)
+        fail_msg("acpi_build_tables: %s", err);
+
+    /* RSDP: v2, both checksums, 16-byte aligned in the BIOS area. */
+    assert_int_equal(t->rsdp % 16, 0);
+    const uint8_t *rp = acpi_ptr(&t->m, t->rsdp, 36);
+    assert_memory_equal(rp, "RSD PTR ", 8);
+    assert_int_equal(sum8(rp, 20), 0);
+    assert_int_equal(rp[15], 2);
+    assert_int_equal(get32(rp + 20), 36);
+    assert_int_equal(sum8(rp, 36), 0);
+
+    t->xsdt = table_at(&t->m, get64(rp + 24), "XSDT");
+    uint32_t xlen = get32(t->xsdt + 4);
+    assert_int_equal((xlen - 36) % 8, 0);
+    for (uint32_t off = 36; off < xlen; off += 8) {
+        uint64_t a = get64(t->xsdt + off);
+        const uint8_t *tb = table_at(&t->m, a, NULL);
+        if (!memcmp(tb, "FACP", 4)) {
+            assert_null(t->fadt);
+            t->fadt = tb;
+        } else if (!memcmp(tb, "APIC", 4)) {
+            assert_null(t->madt);
+            t->madt = tb;
+        } else if (!memcmp(tb, "MCFG", 4)) {
+            assert_null(t->mcfg);
+            t->mcfg = tb;
+        } else {
+            fail_msg("unexpected table %.4s in the XSDT", tb);
+        }
+    }
+    assert_non_null(t->fadt);
+    assert_non_null(t->madt);
+    if (pci)
+        assert_non_null(t->mcfg);
+    else
+        assert_null(t->mcfg);
+
+    uint64_t dsdt = get64(t->fadt + 140);
+    assert_int_equal(get32(t->fadt + 40), dsdt); /* 32-bit copy agrees */
+    t->dsdt = table_at(&t->m, dsdt, "DSDT");
+    assert_int_equal(t->dsdt[8], 2); /* 64-bit integers */
+    uint32_t facs = get32(t->fadt + 36);
+    assert_int_equal(get64(t->fadt + 132), 0);
+    assert_int_equal(facs % 64, 0);
+    t->facs = acpi_ptr(&t->m, facs, 64);
+    assert_memory_equal(t->facs, "FACS", 4);
+    assert_int_equal(get32(t->facs + 4), 64);
+}
+
+static void release(Tables *t)
+{
+    test_mem_free(&t->m);
+}
+
+static void test_fadt(void **state)
+{
+    (void)state;
+    Tables t;
+    build(&t, 1, 1, true, false, false);
+    const uint8_t *f = t.fadt;
+    assert_int_equal(get32(f + 4), 276);
+    assert_int_equal(f[8], 6); /* revision */
+    assert_int_equal(get16(f + 46), IRQ_ACPI_SCI);
+    assert_int_equal(get32(f + 48), 0); /* SMI_CMD: always in ACPI mode */
+    assert_int_equal(get32(f + 56), PORT_ACPI_PM1A_EVT);
+    assert_int_equal(get32(f + 60), 0);
+    assert_int_equal(get32(f + 64), PORT_ACPI_PM1A_CNT);
+    assert_int_equal(get32(f + 68), 0);
+    assert_int_equal(get32(f + 76), 0); /* no PM timer */
+    assert_int_equal(f[88], 4);
+    assert_int_equal(f[89], 2);
+    uint16_t boot_arch = get16(f + 109);
+    assert_true(boot_arch & 0x2);   /* 8042 */
+    assert_true(boot_arch & 0x4);   /* no VGA */
+    assert_false(boot_arch & 0x20); /* the CMOS RTC is there */
+    uint32_t flags = get32(f + 112);
+    assert_false(flags & (1u << 4));  /* fixed power button */
+    assert_true(flags & (1u << 10));  /* RESET_REG_SUP */
+    assert_false(flags & (1u << 20)); /* not hardware-reduced */
+    /* RESET_REG: system I/O, 8 bits at 0xcf9, value 6. */
+    assert_int_equal(f[116], 1);
+    assert_int_equal(f[117], 8);
+    assert_int_equal(f[118], 0);
+    assert_int_equal(f[119], 1);
+    assert_int_equal(get64(f + 120), PORT_ACPI_RESET);
+    assert_int_equal(f[128], ACPI_RESET_VALUE);
+    release(&t);
+}
+
+typedef struct MadtCount {
+    int lapic, enabled, online_capable, ioapic, overrides, nmi;
+} MadtCount;
+
+static MadtCount walk_madt(const uint8_t *madt)
+{
+    MadtCount c = {0};
+    uint32_t len = get32(madt + 4);
+    assert_int_equal(madt[8], 5); /* revision with the online-capable flag */
+    assert_int_equal(get32(madt + 36), LAYOUT_LAPIC_START);
+    assert_int_equal(get32(madt + 40), 1); /* PCAT_COMPAT */
+    for (uint32_t off = 44; off < len;) {
+        const uint8_t *e = madt + off;
+        assert_true(len - off >= 2);
+        assert_true(e[1] >= 2 && e[1] <= len - off);
+        switch (e[0]) {
+        case 0:
+            assert_int_equal(e[1], 8);
+            assert_int_equal(e[2], c.lapic); /* UID */
+            assert_int_equal(e[3], c.lapic); /* APIC id */
+            if (get32(e + 4) == 1)
+                c.enabled++;
+            else if (get32(e + 4) == 2)
+                c.online_capable++;
+            else
+                fail_msg("LAPIC flags %u", get32(e + 4));
+            c.lapic++;
+            break;
+        case 1:
+            assert_int_equal(e[1], 12);
+            assert_int_equal(e[2], 0);
+            assert_int_equal(get32(e + 4), LAYOUT_IOAPIC_START);
+            assert_int_equal(get32(e + 8), 0);
+            c.ioapic++;
+            break;
+        case 2:
+            assert_int_equal(e[1], 10);
+            assert_int_equal(e[2], 0); /* ISA */
+            if (e[3] == 0) {
+                assert_int_equal(get32(e + 4), 2);
+            } else {
+                assert_int_equal(e[3], IRQ_ACPI_SCI);
+                assert_int_equal(get32(e + 4), IRQ_ACPI_SCI);
+                assert_int_equal(get16(e + 8), 0xd); /* level, active high */
+            }
+            c.overrides++;
+            break;
+        case 4:
+            assert_int_equal(e[1], 6);
+            assert_int_equal(e[5], 1); /* LINT1 */
+            c.nmi++;
+            break;
+        default:
+            fail_msg("unexpected MADT entry type %u", e[0]);
+        }
+        off += e[1];
+    }
+    return c;
+}
+
+static void test_madt_counts(void **state)
+{
+    (void)state;
+    static const uint32_t cases[][2] = {{1, 1}, {1, 2}, {2, 2}, {2, 8}, {4, 4}, {1, 255}, {255, 255}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Tables t;
+        build(&t, cases[i][0], cases[i][1], i % 2, i % 3 == 0, i % 2 == 0);
+        MadtCount c = walk_madt(t.madt);
+        assert_int_equal(c.lapic, cases[i][1]);
+        assert_int_equal(c.enabled, cases[i][0]);
+        assert_int_equal(c.online_capable, cases[i][1] - cases[i][0]);
+        assert_int_equal(c.ioapic, 1);
+        assert_int_equal(c.overrides, 2);
+        assert_int_equal(c.nmi, 1);
+        release(&t);
+    }
+}
+
+static void test_mcfg(void **state)
+{
+    (void)state;
+    Tables t;
+    build(&t, 2, 2, true, true, true);
+    assert_int_equal(get32(t.mcfg + 4), 60);
+    assert_int_equal(get64(t.mcfg + 44), LAYOUT_PCI_ECAM_START);
+    assert_int_equal(get16(t.mcfg + 52), 0);
+    assert_int_equal(t.mcfg[54], 0);
+    assert_int_equal(t.mcfg[55], 255);
+    /* ECAM covers 256 buses x 1 MiB exactly. */
+    assert_int_equal(LAYOUT_PCI_ECAM_SIZE, 256 * MIB);
+    release(&t);
+}
+
+/* ------------------------------------------------------------- DSDT */
+
+static const uint8_t *find_bytes(const uint8_t *hay, size_t n, const void *needle, size_t m)
+{
+    for (size_t i = 0; m <= n && i <= n - m; i++)
+        if (!memcmp(hay + i, needle, m))
+            return hay + i;
+    return NULL;
+}
+
+/* Decodes a PkgLength; returns its value and sets *n to its byte count. */
+static size_t pkg_length(const uint8_t *p, size_t *n)
+{
+    size_t extra = p[0] >> 6;
+    size_t v = extra ? (p[0] & 0x0f) : (p[0] & 0x3f);
+    for (size_t i = 0; i < extra; i++)
+        v |= (size_t)p[1 + i] << (4 + 8 * i);
+    *n = extra + 1;
+    return v;
+}
+
+static void test_dsdt_contents(void **state)
+{
+    (void)state;
+    static const uint8_t s5[] = {
+        0x08, '\\', '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a, ACPI_S5_SLP_TYP, 0x0a, ACPI_S5_SLP_TYP,
+        0x00, 0x00};
+    static const uint8_t com1_io[] = {0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08};
+    static const uint8_t com1_irq[] = {0x22, 1 << IRQ_COM1, 0x00};
+    static const uint8_t pnp0501[] = {0x0c, 0x41, 0xd0, 0x05, 0x01};
+    static const uint8_t pnp0a08[] = {0x0c, 0x41, 0xd0, 0x0a, 0x08};
+    static const uint8_t pnp0a03[] = {0x0c, 0x41, 0xd0, 0x0a, 0x03};
+    static const uint8_t pvpanic_io[] = {0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01};
+    static const uint8_t mmio[] = {0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0,    0,    0,
+                                   0,    0x00, 0x00, 0x00, 0xc0, 0xff, 0xff, 0xff, 0xdf};
+    static const uint8_t ecam[] = {0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xe0, 0x00, 0x00, 0x00, 0x10};
+
+    for (int mask = 0; mask < 8; mask++) {
+        bool serial = mask & 1, pvpanic = mask & 2, pci = mask & 4;
+        Tables t;
+        build(&t, 1, 2, serial, pvpanic, pci);
+        const uint8_t *d = t.dsdt + 36;
+        size_t n = get32(t.dsdt + 4) - 36;
+
+        /* Top level: Name(\_S5_, Package(4){5, 5, 0, 0}) then Scope(\_SB_)
+         * whose PkgLength ends exactly at the end of the table. */
+        assert_true(n > sizeof(s5));
+        assert_memory_equal(d, s5, sizeof(s5));
+        const uint8_t *sc = d + sizeof(s5);
+        assert_int_equal(sc[0], 0x10);
+        size_t ln, len = pkg_length(sc + 1, &ln);
+        assert_int_equal(1 + len, n - sizeof(s5));
+        assert_memory_equal(sc + 1 + ln, "\\_SB_", 5);
+
+        assert_int_equal(find_bytes(d, n, "COM1", 4) != NULL, serial);
+        assert_int_equal(find_bytes(d, n, pnp0501, sizeof(pnp0501)) != NULL, serial);
+        assert_int_equal(find_bytes(d, n, com1_io, sizeof(com1_io)) != NULL, serial);
+        assert_int_equal(find_bytes(d, n, com1_irq, sizeof(com1_irq)) != NULL, serial);
+        assert_int_equal(find_bytes(d, n, "\x0dQEMU0001", 10) != NULL, pvpanic);
+        assert_int_equal(find_bytes(d, n, pvpanic_io, sizeof(pvpanic_io)) != NULL, pvpanic);
+        assert_int_equal(find_bytes(d, n, "PCI0", 4) != NULL, pci);
+        assert_int_equal(find_bytes(d, n, pnp0a08, sizeof(pnp0a08)) != NULL, pci);
+        assert_int_equal(find_bytes(d, n, pnp0a03, sizeof(pnp0a03)) != NULL, pci);
+        assert_int_equal(find_bytes(d, n, mmio, sizeof(mmio)) != NULL, pci);
+        assert_int_equal(find_bytes(d, n, ecam, sizeof(ecam)) != NULL, pci);
+        release(&t);
+    }
+}
+
+/* iasl (acpica-tools), when installed, must disassemble every table without
+ * complaint: an independent check of the AML and the table layouts. */
+static void test_iasl_disassembles(void **state)
+{
+    (void)state;
+    if (system("command -v iasl >/dev/null 2>&1") != 0)
+        skip();
+    char dir[] = "/tmp/vmm-acpi-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    Tables t;
+    build(&t, 2, 4, true, true, true);
+    const uint8_t *tables[] = {t.xsdt, t.fadt, t.madt, t.mcfg, t.dsdt};
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        char path[128], cmd[512];
+        snprintf(path, sizeof(path), "%s/%.4s.dat", dir, tables[i]);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(tables[i], get32(tables[i] + 4), 1, f), 1);
+        fclose(f);
+        snprintf(cmd, sizeof(cmd),
+                 "cd %s && iasl -d %.4s.dat >%.4s.log 2>&1 && ! grep -qiE 'error|warning' %.4s.dsl", dir,
+                 tables[i], tables[i], tables[i]);
+        if (system(cmd) != 0)
+            fail_msg("iasl rejected %.4s (see %s)", tables[i], dir);
+    }
+    release(&t);
+    const char *keep = getenv("VMM_TEST_ACPI_DUMP");
+    char cmd[256];
+    if (keep)
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mv '%s' '%s'", keep, dir, keep);
+    else
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_acpi_errors(void **state)
+{
+    (void)state;
+    static const uint32_t bad[][2] = {{0, 1}, {1, 0}, {2, 1}, {1, 256}, {0, 0}, {256, 256}};
+    GuestMemory m;
+    uint64_t rsdp = 0x1234;
+    char err[256];
+
+    test_mem_init(&m, 64 * MIB, 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        AcpiPlatform p = {.boot_vcpus = bad[i][0], .max_vcpus = bad[i][1]};
+        assert_int_equal(acpi_build_tables(&m, &p, &rsdp, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "vCPUs"));
+        assert_int_equal(rsdp, 0x1234);
+    }
+    test_mem_free(&m);
+
+    /* RAM that does not reach the BIOS area. */
+    test_mem_init(&m, 512 * 1024, 0);
+    AcpiPlatform p = {.boot_vcpus = 1, .max_vcpus = 1, .serial = true, .pci = true};
+    assert_true(acpi_build_tables(&m, &p, &rsdp, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "ACPI"));
+    assert_int_equal(rsdp, 0x1234);
+    test_mem_free(&m);
+}
+
+/* -------------------------------------------------------------- AML */
+
+static void test_aml_integers(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t v;
+        size_t n;
+        uint8_t bytes[9];
+    } cases[] = {
+        {0, 1, {0x00}},
+        {1, 1, {0x01}},
+        {2, 2, {0x0a, 0x02}},
+        {0xff, 2, {0x0a, 0xff}},
+        {0x100, 3, {0x0b, 0x00, 0x01}},
+        {0x12345678, 5, {0x0c, 0x78, 0x56, 0x34, 0x12}},
+        {0x100000000ULL, 9, {0x0e, 0, 0, 0, 0, 1, 0, 0, 0}},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        AmlBuf b = {0};
+        aml_integer(&b, cases[i].v);
+        assert_false(aml_failed(&b));
+        assert_int_equal(b.len, cases[i].n);
+        assert_memory_equal(b.data, cases[i].bytes, cases[i].n);
+        aml_free(&b);
+    }
+}
+
+static void test_aml_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path;
+        size_t n;
+        const char *bytes;
+    } ok[] = {
+        {"_S5", 4, "_S5_"},
+        {"\\_SB", 5, "\\_SB_"},
+        {"\\_SB.PCI0", 10, "\\\x2e_SB_PCI0"},
+        {"\\_SB.PCI0.S08", 15, "\\\x2f\x03_SB_PCI0S08_"},
+        {"A", 4, "A___"},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        AmlBuf b = {0};
+        aml_namestring(&b, ok[i].path);
+        assert_false(aml_failed(&b));
+        assert_int_equal(b.len, ok[i].n);
+        assert_memory_equal(b.data, ok[i].bytes, ok[i].n);
+        aml_free(&b);
+    }
+    static const char *bad[] = {"TOOLONG", "a", "1ABC", "_SB..X", "_SB.", "A-B", "\\\\X"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        AmlBuf b = {0};
+        aml_namestring(&b, bad[i]);
+        if (!aml_failed(&b))
+            fail_msg("'%s' accepted", bad[i]);
+        aml_free(&b);
+    }
+    AmlBuf b = {0};
+    aml_eisaid(&b, "PNP0A03");
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.data, "\x0c\x41\xd0\x0a\x03", 5);
+    aml_eisaid(&b, "pnp0a03");
+    assert_true(aml_failed(&b));
+    aml_free(&b);
+    aml_eisaid(&b, "PNP0A0");
+    assert_true(aml_failed(&b));
+    aml_free(&b);
+    aml_string(&b, "QEMU0001");
+    assert_int_equal(b.len, 10);
+    assert_memory_equal(b.data, "\x0dQEMU0001", 10);
+    aml_free(&b);
+}
+
+/* PkgLength at every encoding boundary: the package's body length and
+ * the encoded length (which counts its own bytes) must agree. */
+static void test_aml_pkg_length(void **state)
+{
+    (void)state;
+    static const size_t bodies[] = {0,    1,    61,      62,      63,      64,       4093,    4094,
+                                    4095, 4096, 0xffffc, 0xffffd, 0xfffff, 0x100000, 0x200000};
+    uint8_t *fill = calloc(1, 0x200000);
+    assert_non_null(fill);
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        AmlBuf b = {0};
+        size_t m = aml_scope_begin(&b, "ABCD");
+        aml_bytes(&b, fill, bodies[i]);
+        aml_end(&b, m);
+        assert_false(aml_failed(&b));
+        assert_int_equal(b.data[0], 0x10);
+        size_t ln, v = pkg_length(b.data + 1, &ln);
+        assert_int_equal(v, b.len - 1);
+        assert_int_equal(v, ln + 4 + bodies[i]);
+        assert_memory_equal(b.data + 1 + ln, "ABCD", 4);
+        size_t want = v < 0x40 ? 1 : v < 0x1000 ? 2 : v < 0x100000 ? 3 : 4;
+        assert_int_equal(ln, want);
+        aml_free(&b);
+    }
+    free(fill);
+}
+
+static void test_aml_resources(void **state)
+{
+    (void)state;
+    AmlBuf r = {0}, b = {0};
+    aml_res_io(&r, 0x3f8, 8);
+    aml_res_irq(&r, 4);
+    aml_resource_template(&b, &r);
+    static const uint8_t want[] = {0x11, 0x10, 0x0a, 0x0d, 0x47, 0x01, 0xf8, 0x03, 0xf8,
+                                   0x03, 0x01, 0x08, 0x22, 0x10, 0x00, 0x79, 0x00};
+    assert_int_equal(b.len, sizeof(want));
+    assert_memory_equal(b.data, want, sizeof(want));
+    aml_free(&b);
+    r.len = 0;
+    aml_res_bus_range(&r, 0, 0xff);
+    static const uint8_t bus[] = {0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0,    0,
+                                  0x00, 0x00, 0xff, 0x00, 0,    0,    0x00, 0x01};
+    assert_int_equal(r.len, sizeof(bus));
+    assert_memory_equal(r.data, bus, sizeof(bus));
+    aml_res_irq(&r, 16);
+    assert_true(aml_failed(&r));
+    aml_resource_template(&b, &r);
+    assert_true(aml_failed(&b));
+    aml_free(&b);
+    aml_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fadt),
+        cmocka_unit_test(test_madt_counts),
+        cmocka_unit_test(test_mcfg),
+        cmocka_unit_test(test_dsdt_contents),
+        cmocka_unit_test(test_iasl_disassembles),
+        cmocka_unit_test(test_acpi_errors),
+        cmocka_unit_test(test_aml_integers),
+        cmocka_unit_test(test_aml_names),
+        cmocka_unit_test(test_aml_pkg_length),
+        cmocka_unit_test(test_aml_resources),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -76,9 +76,9 @@ static int load(GuestMemory *m, const char *kernel, const char *initramfs, const
 /* ------------------------------------------------------------ bzImage */
 
 #define BZ_SETUP_SECTS 4
-#define BZ_PM_OFF ((BZ_SETUP_SECTS + 1) * 512)
-#define BZ_PM_LEN (64 * 1024)
-#define BZ_LEN (BZ_PM_OFF + BZ_PM_LEN)
+#define BZ_PM_OFF      ((BZ_SETUP_SECTS + 1) * 512)
+#define BZ_PM_LEN      (64 * 1024)
+#define BZ_LEN         (BZ_PM_OFF + BZ_PM_LEN)
 
 static uint8_t pattern(size_t i)
 {
@@ -303,7 +303,10 @@ typedef struct HostileCase {
     const char *msg;
 } HostileCase;
 
-#define NOPATCH {-1, 0, 0}
+#define NOPATCH                                                                                              \
+    {                                                                                                        \
+        -1, 0, 0                                                                                             \
+    }
 
 static void apply(uint8_t *d, const Patch *p)
 {
@@ -366,7 +369,8 @@ static void test_bzimage_hostile(void **state)
         bz_build(img);
         apply(img, &c->p1);
         apply(img, &c->p2);
-        const char *path = write_file("bz-hostile", img, c->truncate_to >= 0 ? (size_t)c->truncate_to : BZ_LEN);
+        const char *path =
+            write_file("bz-hostile", img, c->truncate_to >= 0 ? (size_t)c->truncate_to : BZ_LEN);
         int r = load(&m, path, NULL, "", 0, &b, err, sizeof(err));
         if (!c->msg) {
             if (r != 0)
@@ -405,18 +409,18 @@ static void test_bzimage_real(void **state)
 
 /* ---------------------------------------------------------------- ELF */
 
-#define ELF_NOTE_OFF 0x100
-#define ELF_TEXT_OFF 0x1000
-#define ELF_TEXT_LEN 0x2000
-#define ELF_TEXT_MEM 0x3000
-#define ELF_DATA_OFF 0x3000
-#define ELF_DATA_LEN 0x800
-#define ELF_DATA_MEM 0x1000
-#define ELF_LEN 0x3800
+#define ELF_NOTE_OFF   0x100
+#define ELF_TEXT_OFF   0x1000
+#define ELF_TEXT_LEN   0x2000
+#define ELF_TEXT_MEM   0x3000
+#define ELF_DATA_OFF   0x3000
+#define ELF_DATA_LEN   0x800
+#define ELF_DATA_MEM   0x1000
+#define ELF_LEN        0x3800
 #define ELF_TEXT_PADDR 0x1000000ULL
 #define ELF_DATA_PADDR 0x1400000ULL
-#define ELF_PVH_ENTRY (ELF_TEXT_PADDR + 0x100)
-#define PH(i, field) (64 + (i) * 56 + offsetof(Elf64_Phdr, field))
+#define ELF_PVH_ENTRY  (ELF_TEXT_PADDR + 0x100)
+#define PH(i, field)   (64 + (i)*56 + offsetof(Elf64_Phdr, field))
 
 static void elf_build(uint8_t *d, bool pvh)
 {
@@ -434,10 +438,18 @@ static void elf_build(uint8_t *d, bool pvh)
     };
     memcpy(d, &eh, sizeof(eh));
     Elf64_Phdr ph[3] = {
-        {.p_type = PT_LOAD, .p_offset = ELF_TEXT_OFF, .p_vaddr = 0xffffffff81000000ULL,
-         .p_paddr = ELF_TEXT_PADDR, .p_filesz = ELF_TEXT_LEN, .p_memsz = ELF_TEXT_MEM},
-        {.p_type = PT_LOAD, .p_offset = ELF_DATA_OFF, .p_vaddr = 0xffffffff81400000ULL,
-         .p_paddr = ELF_DATA_PADDR, .p_filesz = ELF_DATA_LEN, .p_memsz = ELF_DATA_MEM},
+        {.p_type = PT_LOAD,
+         .p_offset = ELF_TEXT_OFF,
+         .p_vaddr = 0xffffffff81000000ULL,
+         .p_paddr = ELF_TEXT_PADDR,
+         .p_filesz = ELF_TEXT_LEN,
+         .p_memsz = ELF_TEXT_MEM},
+        {.p_type = PT_LOAD,
+         .p_offset = ELF_DATA_OFF,
+         .p_vaddr = 0xffffffff81400000ULL,
+         .p_paddr = ELF_DATA_PADDR,
+         .p_filesz = ELF_DATA_LEN,
+         .p_memsz = ELF_DATA_MEM},
         {.p_type = PT_NOTE, .p_offset = ELF_NOTE_OFF, .p_filesz = 2 * 20},
     };
     memcpy(d + 64, ph, sizeof(ph));
@@ -607,19 +619,30 @@ static const HostileCase elf_cases[] = {
     {"phentsize", {offsetof(Elf64_Ehdr, e_phentsize), 2, 32}, NOPATCH, -1, "program header size 32"},
     {"phnum 0", {offsetof(Elf64_Ehdr, e_phnum), 2, 0}, NOPATCH, -1, "0 program headers"},
     {"phnum huge", {offsetof(Elf64_Ehdr, e_phnum), 2, 0xffff}, NOPATCH, -1, "65535 program headers"},
-    {"phnum past EOF", {offsetof(Elf64_Ehdr, e_phnum), 2, 120}, {offsetof(Elf64_Ehdr, e_phoff), 8, 0x2000}, -1,
+    {"phnum past EOF",
+     {offsetof(Elf64_Ehdr, e_phnum), 2, 120},
+     {offsetof(Elf64_Ehdr, e_phoff), 8, 0x2000},
+     -1,
      "runs past the end"},
     {"phoff past EOF", {offsetof(Elf64_Ehdr, e_phoff), 8, 0x3790}, NOPATCH, -1, "runs past the end"},
     {"phoff near 2^64", {offsetof(Elf64_Ehdr, e_phoff), 8, 0xffffffffffffff00ULL}, NOPATCH, -1, "runs past"},
     {"p_offset past EOF", {PH(0, p_offset), 8, 0x100000}, NOPATCH, -1, "past the end of the"},
     {"p_offset near 2^64", {PH(0, p_offset), 8, 0xfffffffffffffff0ULL}, NOPATCH, -1, "past the end of the"},
-    {"p_filesz past EOF", {PH(1, p_filesz), 8, 0x1000}, {PH(1, p_memsz), 8, 0x1000}, -1, "past the end of the"},
+    {"p_filesz past EOF",
+     {PH(1, p_filesz), 8, 0x1000},
+     {PH(1, p_memsz), 8, 0x1000},
+     -1,
+     "past the end of the"},
     {"filesz > memsz", {PH(0, p_filesz), 8, 0x3001}, NOPATCH, -1, "exceeds memory size"},
     {"huge filesz and memsz", {PH(0, p_filesz), 8, ~0ULL}, {PH(0, p_memsz), 8, ~0ULL}, -1, "past the end"},
     {"paddr below 1 MiB", {PH(0, p_paddr), 8, 0x8000}, NOPATCH, -1, "below 1 MiB"},
     {"paddr 0", {PH(1, p_paddr), 8, 0}, NOPATCH, -1, "below 1 MiB"},
     {"segment past RAM end", {PH(0, p_paddr), 8, 64 * MIB - 0x1000}, NOPATCH, -1, "not inside guest RAM"},
-    {"segment in the 32-bit hole", {PH(0, p_paddr), 8, LAYOUT_PCI_MMIO_START}, NOPATCH, -1, "not inside guest RAM"},
+    {"segment in the 32-bit hole",
+     {PH(0, p_paddr), 8, LAYOUT_PCI_MMIO_START},
+     NOPATCH,
+     -1,
+     "not inside guest RAM"},
     {"segment on the LAPIC", {PH(1, p_paddr), 8, LAYOUT_LAPIC_START}, NOPATCH, -1, "not inside guest RAM"},
     {"paddr wraps", {PH(0, p_paddr), 8, 0xfffffffffffff000ULL}, NOPATCH, -1, "not inside guest RAM"},
     {"memsz wraps", {PH(1, p_memsz), 8, ~0ULL}, NOPATCH, -1, "not inside guest RAM"},
@@ -632,7 +655,10 @@ static const HostileCase elf_cases[] = {
     {"PVH entry in bss", {NOTE2 + 16, 4, ELF_TEXT_PADDR + ELF_TEXT_LEN}, NOPATCH, -1, "PVH entry point"},
     {"note segment past EOF", {PH(2, p_offset), 8, ELF_LEN - 8}, NOPATCH, -1, "note segment 2"},
     {"note segment huge", {PH(2, p_filesz), 8, 0x100000}, {PH(2, p_offset), 8, 0}, -1, "note segment"},
-    {"note segment too big to read", {PH(2, p_filesz), 8, ELF_LEN}, {PH(2, p_offset), 8, 0}, -1,
+    {"note segment too big to read",
+     {PH(2, p_filesz), 8, ELF_LEN},
+     {PH(2, p_offset), 8, 0},
+     -1,
      "runs past the end of its segment"},
     {"truncated header", NOPATCH, NOPATCH, 40, "truncated ELF header"},
     {"truncated phdrs", NOPATCH, NOPATCH, 100, "runs past the end"},
@@ -656,7 +682,8 @@ static void test_elf_hostile(void **state)
         elf_build(img, true);
         apply(img, &c->p1);
         apply(img, &c->p2);
-        const char *path = write_file("elf-hostile", img, c->truncate_to >= 0 ? (size_t)c->truncate_to : ELF_LEN);
+        const char *path =
+            write_file("elf-hostile", img, c->truncate_to >= 0 ? (size_t)c->truncate_to : ELF_LEN);
         int r = load(&m, path, NULL, "", 0, &b, err, sizeof(err));
         if (!c->msg) {
             if (r != 0)
@@ -734,16 +761,29 @@ typedef struct E820Case {
     X86E820Entry want[6];
 } E820Case;
 
-#define E_LOW_RAM {0, LAYOUT_EBDA_START, X86_E820_RAM}
-#define E_LOW_RES {LAYOUT_EBDA_START, MIB - LAYOUT_EBDA_START, X86_E820_RESERVED}
-#define E_ECAM {LAYOUT_PCI_ECAM_START, LAYOUT_PCI_ECAM_SIZE, X86_E820_RESERVED}
+#define E_LOW_RAM                                                                                            \
+    {                                                                                                        \
+        0, LAYOUT_EBDA_START, X86_E820_RAM                                                                   \
+    }
+#define E_LOW_RES                                                                                            \
+    {                                                                                                        \
+        LAYOUT_EBDA_START, MIB - LAYOUT_EBDA_START, X86_E820_RESERVED                                        \
+    }
+#define E_ECAM                                                                                               \
+    {                                                                                                        \
+        LAYOUT_PCI_ECAM_START, LAYOUT_PCI_ECAM_SIZE, X86_E820_RESERVED                                       \
+    }
 
 static const E820Case e820_cases[] = {
     {64 * MIB, 0, 4, {E_LOW_RAM, E_LOW_RES, {MIB, 63 * MIB, X86_E820_RAM}, E_ECAM}},
     {3 * GIB, 0, 4, {E_LOW_RAM, E_LOW_RES, {MIB, 3 * GIB - MIB, X86_E820_RAM}, E_ECAM}},
-    {3 * GIB, 512 * MIB, 5,
+    {3 * GIB,
+     512 * MIB,
+     5,
      {E_LOW_RAM, E_LOW_RES, {MIB, 3 * GIB - MIB, X86_E820_RAM}, E_ECAM, {4 * GIB, 512 * MIB, X86_E820_RAM}}},
-    {3 * GIB, 3 * GIB, 5,
+    {3 * GIB,
+     3 * GIB,
+     5,
      {E_LOW_RAM, E_LOW_RES, {MIB, 3 * GIB - MIB, X86_E820_RAM}, E_ECAM, {4 * GIB, 3 * GIB, X86_E820_RAM}}},
     /* Less than 1 MiB: no high RAM entry at all. */
     {512 * 1024, 0, 3, {{0, 512 * 1024, X86_E820_RAM}, E_LOW_RES, E_ECAM}},

@@ -24,7 +24,8 @@ static inline void test_mem_init(GuestMemory *m, uint64_t low, uint64_t high)
     for (int i = 0; i < 2; i++) {
         if (!sizes[i])
             continue;
-        void *p = mmap(NULL, sizes[i], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        void *p =
+            mmap(NULL, sizes[i], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED)
             abort();
         m->regions[m->n_regions++] = (GuestRegion){.gpa = gpas[i], .size = sizes[i], .hva = p};

@@ -17,11 +17,11 @@
 #include "aml.h"
 #include "layout.h"
 
-#define ACPI_OEM_ID "VMM   "
-#define ACPI_CREATOR_ID "VMM "
-#define ACPI_OEM_REVISION 1
+#define ACPI_OEM_ID           "VMM   "
+#define ACPI_CREATOR_ID       "VMM "
+#define ACPI_OEM_REVISION     1
 #define ACPI_CREATOR_REVISION 1
-#define ACPI_AREA_SIZE (LAYOUT_ACPI_END - LAYOUT_ACPI_START)
+#define ACPI_AREA_SIZE        (LAYOUT_ACPI_END - LAYOUT_ACPI_START)
 
 typedef struct __attribute__((packed)) AcpiRsdp {
     char signature[8];
@@ -143,14 +143,14 @@ typedef struct __attribute__((packed)) AcpiFacs {
 _Static_assert(sizeof(AcpiFacs) == 64, "FACS size");
 
 /* MADT (APIC) structures. */
-#define MADT_LOCAL_APIC 0
-#define MADT_IO_APIC 1
-#define MADT_INT_SRC_OVERRIDE 2
-#define MADT_LOCAL_APIC_NMI 4
-#define MADT_PCAT_COMPAT 0x1
-#define MADT_LAPIC_ENABLED 0x1
+#define MADT_LOCAL_APIC           0
+#define MADT_IO_APIC              1
+#define MADT_INT_SRC_OVERRIDE     2
+#define MADT_LOCAL_APIC_NMI       4
+#define MADT_PCAT_COMPAT          0x1
+#define MADT_LAPIC_ENABLED        0x1
 #define MADT_LAPIC_ONLINE_CAPABLE 0x2 /* ACPI 6.3, MADT revision 5 */
-#define MADT_REVISION 5
+#define MADT_REVISION             5
 /* MPS INTI flags: polarity bits 1:0 (01 high, 11 low), trigger 3:2 (01 edge, 11 level). */
 #define MPS_INTI_CONFORMING 0x0
 #define MPS_INTI_HIGH_LEVEL 0xd
@@ -187,23 +187,27 @@ _Static_assert(sizeof(McfgAllocation) == 16, "MCFG allocation size");
 
 /* FADT flags (ACPI 6.x table 5.10). PWR_BUTTON (bit 4) stays clear: the
  * power button is the fixed-feature one in PM1 (what Shutdown presses). */
-#define FADT_WBINVD (1u << 0)
-#define FADT_PROC_C1 (1u << 2)
-#define FADT_SLP_BUTTON (1u << 5) /* no sleep button */
-#define FADT_FIX_RTC (1u << 6)    /* no RTC wake status in PM1 */
+#define FADT_WBINVD        (1u << 0)
+#define FADT_PROC_C1       (1u << 2)
+#define FADT_SLP_BUTTON    (1u << 5) /* no sleep button */
+#define FADT_FIX_RTC       (1u << 6) /* no RTC wake status in PM1 */
 #define FADT_RESET_REG_SUP (1u << 10)
 /* IAPC_BOOT_ARCH: ISA devices (COM1, RTC, i8042), an 8042, no VGA. The
  * CMOS RTC exists, so "CMOS RTC not present" (bit 5) stays clear. */
-#define IAPC_LEGACY_DEVICES (1u << 0)
-#define IAPC_8042 (1u << 1)
+#define IAPC_LEGACY_DEVICES  (1u << 0)
+#define IAPC_8042            (1u << 1)
 #define IAPC_VGA_NOT_PRESENT (1u << 2)
 
-#define FADT_REVISION 6
+#define FADT_REVISION      6
 #define FADT_MINOR_VERSION 3
-#define GAS_SYSTEM_IO 1
-#define GAS_ACCESS_BYTE 1
+#define GAS_SYSTEM_IO      1
+#define GAS_ACCESS_BYTE    1
 
 /* ---------------------------------------------------------- the area */
+
+/* area_* offsets are >= 0; these say why a table could not be placed. */
+#define AREA_FULL  (-1)
+#define AREA_NOMEM (-2)
 
 typedef struct AcpiArea {
     uint8_t *buf;
@@ -215,7 +219,7 @@ static long area_alloc(AcpiArea *a, size_t len, size_t align)
 {
     size_t off = (a->used + align - 1) & ~(align - 1);
     if (off > ACPI_AREA_SIZE || len > ACPI_AREA_SIZE - off)
-        return -1;
+        return AREA_FULL;
     a->used = off + len;
     return (long)off;
 }
@@ -250,7 +254,7 @@ static long area_put_table(AcpiArea *a, const void *table, size_t len)
 {
     long off = area_alloc(a, len, 16);
     if (off < 0)
-        return -1;
+        return AREA_FULL;
     memcpy(a->buf + off, table, len);
     AcpiHeader *h = (AcpiHeader *)(a->buf + off);
     h->checksum = 0;
@@ -390,7 +394,7 @@ static long build_madt(AcpiArea *a, const AcpiPlatform *p)
     size_t off = sizeof(AcpiHeader);
 
     if (!t)
-        return -2;
+        return AREA_NOMEM;
     header_init((AcpiHeader *)t, "APIC", (uint32_t)len, MADT_REVISION);
     uint32_t lapic_addr = (uint32_t)LAYOUT_LAPIC_START, flags = MADT_PCAT_COMPAT;
     memcpy(t + off, &lapic_addr, 4);
@@ -416,18 +420,27 @@ static long build_madt(AcpiArea *a, const AcpiPlatform *p)
     memcpy(t + off, &io, sizeof(io));
     off += sizeof(io);
     /* The PIT's IRQ 0 arrives on IOAPIC pin 2, as on every PC. */
-    MadtOverride irq0 = {.type = MADT_INT_SRC_OVERRIDE, .length = sizeof(irq0), .source = 0, .gsi = 2,
+    MadtOverride irq0 = {.type = MADT_INT_SRC_OVERRIDE,
+                         .length = sizeof(irq0),
+                         .source = 0,
+                         .gsi = 2,
                          .flags = MPS_INTI_CONFORMING};
     memcpy(t + off, &irq0, sizeof(irq0));
     off += sizeof(irq0);
     /* The SCI is level-triggered; the PM device drives it active high. */
-    MadtOverride sci = {.type = MADT_INT_SRC_OVERRIDE, .length = sizeof(sci), .source = IRQ_ACPI_SCI,
-                        .gsi = IRQ_ACPI_SCI, .flags = MPS_INTI_HIGH_LEVEL};
+    MadtOverride sci = {.type = MADT_INT_SRC_OVERRIDE,
+                        .length = sizeof(sci),
+                        .source = IRQ_ACPI_SCI,
+                        .gsi = IRQ_ACPI_SCI,
+                        .flags = MPS_INTI_HIGH_LEVEL};
     memcpy(t + off, &sci, sizeof(sci));
     off += sizeof(sci);
     /* LINT1 of every local APIC is the NMI input. */
-    MadtLapicNmi nmi = {.type = MADT_LOCAL_APIC_NMI, .length = sizeof(nmi), .processor_uid = 0xff,
-                        .flags = MPS_INTI_CONFORMING, .lint = 1};
+    MadtLapicNmi nmi = {.type = MADT_LOCAL_APIC_NMI,
+                        .length = sizeof(nmi),
+                        .processor_uid = 0xff,
+                        .flags = MPS_INTI_CONFORMING,
+                        .lint = 1};
     memcpy(t + off, &nmi, sizeof(nmi));
     off += sizeof(nmi);
 
@@ -496,7 +509,7 @@ int acpi_build_tables(GuestMemory *mem, const AcpiPlatform *p, uint64_t *rsdp, c
     xsdt_entries[n_xsdt++] = LAYOUT_ACPI_START + (uint64_t)fadt_off;
 
     off = build_madt(&a, p);
-    if (off == -2) {
+    if (off == AREA_NOMEM) {
         r = -ENOMEM;
         snprintf(errbuf, errlen, "ACPI: out of memory");
         goto out;
@@ -545,8 +558,8 @@ int acpi_build_tables(GuestMemory *mem, const AcpiPlatform *p, uint64_t *rsdp, c
     goto out;
 full:
     r = -ENOSPC;
-    snprintf(errbuf, errlen, "ACPI: tables do not fit in [0x%llx, 0x%llx)", (unsigned long long)LAYOUT_ACPI_START,
-             (unsigned long long)LAYOUT_ACPI_END);
+    snprintf(errbuf, errlen, "ACPI: tables do not fit in [0x%llx, 0x%llx)",
+             (unsigned long long)LAYOUT_ACPI_START, (unsigned long long)LAYOUT_ACPI_END);
 out:
     aml_free(&dsdt);
     free(a.buf);

@@ -4,36 +4,36 @@
 
 #include "aml.h"
 
-#define AML_ZERO_OP 0x00
-#define AML_ONE_OP 0x01
-#define AML_NAME_OP 0x08
-#define AML_BYTE_PREFIX 0x0a
-#define AML_WORD_PREFIX 0x0b
-#define AML_DWORD_PREFIX 0x0c
-#define AML_STRING_PREFIX 0x0d
-#define AML_QWORD_PREFIX 0x0e
-#define AML_SCOPE_OP 0x10
-#define AML_BUFFER_OP 0x11
-#define AML_PACKAGE_OP 0x12
-#define AML_DUAL_NAME_PREFIX 0x2e
+#define AML_ZERO_OP           0x00
+#define AML_ONE_OP            0x01
+#define AML_NAME_OP           0x08
+#define AML_BYTE_PREFIX       0x0a
+#define AML_WORD_PREFIX       0x0b
+#define AML_DWORD_PREFIX      0x0c
+#define AML_STRING_PREFIX     0x0d
+#define AML_QWORD_PREFIX      0x0e
+#define AML_SCOPE_OP          0x10
+#define AML_BUFFER_OP         0x11
+#define AML_PACKAGE_OP        0x12
+#define AML_DUAL_NAME_PREFIX  0x2e
 #define AML_MULTI_NAME_PREFIX 0x2f
-#define AML_EXT_OP_PREFIX 0x5b
-#define AML_DEVICE_OP 0x82 /* after AML_EXT_OP_PREFIX */
-#define AML_ROOT_CHAR '\\'
+#define AML_EXT_OP_PREFIX     0x5b
+#define AML_DEVICE_OP         0x82 /* after AML_EXT_OP_PREFIX */
+#define AML_ROOT_CHAR         '\\'
 
 #define AML_MAX_PKG_LENGTH (1U << 28)
-#define AML_MAX_NAME_SEGS 16
+#define AML_MAX_NAME_SEGS  16
 
 /* Resource descriptor tags (ACPI 6.4 "Resource Data Types"). */
 #define RES_IRQ_NO_FLAGS 0x22 /* small item 0x04, length 2 */
-#define RES_IO 0x47           /* small item 0x08, length 7 */
-#define RES_END_TAG 0x79      /* small item 0x0f, length 1 */
-#define RES_MEM32_FIXED 0x86
-#define RES_DWORD_ADDR 0x87
-#define RES_WORD_ADDR 0x88
-#define RES_ADDR_MEMORY 0
-#define RES_ADDR_IO 1
-#define RES_ADDR_BUS 2
+#define RES_IO           0x47 /* small item 0x08, length 7 */
+#define RES_END_TAG      0x79 /* small item 0x0f, length 1 */
+#define RES_MEM32_FIXED  0x86
+#define RES_DWORD_ADDR   0x87
+#define RES_WORD_ADDR    0x88
+#define RES_ADDR_MEMORY  0
+#define RES_ADDR_IO      1
+#define RES_ADDR_BUS     2
 /* General flags: producer (bit 0 clear), positive decode, min and max fixed. */
 #define RES_ADDR_PRODUCER_FIXED 0x0c
 
@@ -186,8 +186,10 @@ void aml_namestring(AmlBuf *b, const char *path)
         }
         n++;
         p += l;
-        if (*p == '.')
-            p++;
+        if (*p == '.' && *++p == 0) {
+            b->failed = true; /* trailing dot */
+            return;
+        }
     }
     if (n == 0) {
         aml_byte(b, 0x00); /* NullName */

@@ -44,10 +44,10 @@ size_t aml_package_begin(AmlBuf *b, uint8_t n_elements);
 void aml_end(AmlBuf *b, size_t mark);
 
 /* Resource descriptors, appended to a separate AmlBuf holding a template. */
-void aml_res_io(AmlBuf *r, uint16_t port, uint8_t len);        /* IO(Decode16, port, port, 1, len) */
-void aml_res_irq(AmlBuf *r, uint8_t irq);                      /* IRQNoFlags() {irq} */
-void aml_res_bus_range(AmlBuf *r, uint16_t min, uint16_t max); /* WordBusNumber, producer */
-void aml_res_io_range(AmlBuf *r, uint16_t min, uint16_t max);  /* WordIO, producer, entire range */
+void aml_res_io(AmlBuf *r, uint16_t port, uint8_t len);          /* IO(Decode16, port, port, 1, len) */
+void aml_res_irq(AmlBuf *r, uint8_t irq);                        /* IRQNoFlags() {irq} */
+void aml_res_bus_range(AmlBuf *r, uint16_t min, uint16_t max);   /* WordBusNumber, producer */
+void aml_res_io_range(AmlBuf *r, uint16_t min, uint16_t max);    /* WordIO, producer, entire range */
 void aml_res_mem32_range(AmlBuf *r, uint32_t min, uint32_t max); /* DWordMemory, producer, non-cacheable RW */
 void aml_res_mem32_fixed(AmlBuf *r, uint32_t base, uint32_t len); /* Memory32Fixed(ReadWrite) */
 /* Buffer holding r's descriptors plus the end tag: the value of a _CRS. */

@@ -16,14 +16,14 @@
 #include "layout.h"
 #include "loader.h"
 
-#define PAGE_SIZE_4K 4096ULL
+#define PAGE_SIZE_4K               4096ULL
 #define BOOT_LOADER_TYPE_UNDEFINED 0xff /* boot.rst: "no assigned ID" */
-#define BOOT_VID_MODE_NORMAL 0xffff
-#define BOOT_HEAP_END 0xfe00 /* setup heap end, relative to the real-mode code */
-#define BOOT_HDR_MAGIC 0x53726448U
-#define BOOT_FLAG 0xaa55
-#define BOOT_ELF_PROTOCOL 0x020c /* what our synthetic setup header claims */
-#define BOOT_ELF_KERNEL_ALIGN 0x1000000
+#define BOOT_VID_MODE_NORMAL       0xffff
+#define BOOT_HEAP_END              0xfe00 /* setup heap end, relative to the real-mode code */
+#define BOOT_HDR_MAGIC             0x53726448U
+#define BOOT_FLAG                  0xaa55
+#define BOOT_ELF_PROTOCOL          0x020c /* what our synthetic setup header claims */
+#define BOOT_ELF_KERNEL_ALIGN      0x1000000
 
 /* The Xen PVH boot ABI (xen/include/public/arch-x86/hvm/start_info.h). */
 #define HVM_START_MAGIC 0x336ec578U
@@ -57,7 +57,7 @@ _Static_assert(sizeof(HvmMemmapEntry) == 24, "hvm_memmap_table_entry size");
 
 /* PVH blocks packed after start_info inside its page, before the zero page. */
 #define PVH_MODLIST (LAYOUT_PVH_START_INFO + 0x40)
-#define PVH_MEMMAP (PVH_MODLIST + 0x40)
+#define PVH_MEMMAP  (PVH_MODLIST + 0x40)
 _Static_assert(PVH_MEMMAP + X86_E820_MAX_ENTRIES * sizeof(HvmMemmapEntry) <= LAYOUT_ZERO_PAGE, "PVH page");
 
 _Static_assert(sizeof(struct boot_params) == 4096, "zero page size");
@@ -169,8 +169,8 @@ static void fill_e820(struct boot_params *bp, const X86E820Entry *e, int n)
     }
 }
 
-static int write_zero_page(GuestMemory *mem, const LoadedKernel *k, const X86BootSetup *b, const X86E820Entry *e820,
-                           int n_e820, uint64_t rsdp)
+static int write_zero_page(GuestMemory *mem, const LoadedKernel *k, const X86BootSetup *b,
+                           const X86E820Entry *e820, int n_e820, uint64_t rsdp)
 {
     struct boot_params bp;
     struct setup_header *h = &bp.hdr;
@@ -263,7 +263,8 @@ static int load_kernel(GuestMemory *mem, const LoaderFile *f, LoadedKernel *k, c
         if (memcmp(magic, "HdrS", 4) == 0)
             return bzimage_load(mem, f, k, errbuf, errlen);
     }
-    return loader_error(f, errbuf, errlen, -ENOEXEC, "neither a bzImage (no \"HdrS\" at 0x202) nor an ELF vmlinux");
+    return loader_error(f, errbuf, errlen, -ENOEXEC,
+                        "neither a bzImage (no \"HdrS\" at 0x202) nor an ELF vmlinux");
 }
 
 /* Top of RAM below 4 GiB (and below the kernel's limit), page aligned,
@@ -335,9 +336,10 @@ int x86_load_payload(GuestMemory *mem, const PayloadConfig *payload, uint64_t rs
     const char *cmdline = payload->cmdline ? payload->cmdline : "";
     size_t cmdline_len = strlen(cmdline);
     if (cmdline_len > k.cmdline_max || cmdline_len >= LAYOUT_CMDLINE_MAX) {
-        r = loader_error(&kf, errbuf, errlen, -E2BIG, "command line is %zu bytes, the kernel accepts at most %u",
-                         cmdline_len, k.cmdline_max < LAYOUT_CMDLINE_MAX - 1 ? k.cmdline_max
-                                                                            : (unsigned)(LAYOUT_CMDLINE_MAX - 1));
+        r = loader_error(&kf, errbuf, errlen, -E2BIG,
+                         "command line is %zu bytes, the kernel accepts at most %u", cmdline_len,
+                         k.cmdline_max < LAYOUT_CMDLINE_MAX - 1 ? k.cmdline_max
+                                                                : (unsigned)(LAYOUT_CMDLINE_MAX - 1));
         goto out;
     }
     r = guest_memory_write(mem, LAYOUT_CMDLINE, cmdline, cmdline_len + 1);

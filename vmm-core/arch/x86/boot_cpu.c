@@ -14,24 +14,24 @@
 #include "layout.h"
 #include "loader.h"
 
-#define GDT_CODE64 0x00af9b000000ffffULL /* P, DPL0, code exec/read accessed, L, G */
-#define GDT_CODE32 0x00cf9b000000ffffULL /* same, D (32-bit) instead of L */
-#define GDT_DATA 0x00cf93000000ffffULL   /* P, DPL0, data read/write accessed, D/B, G */
+#define GDT_CODE64  0x00af9b000000ffffULL /* P, DPL0, code exec/read accessed, L, G */
+#define GDT_CODE32  0x00cf9b000000ffffULL /* same, D (32-bit) instead of L */
+#define GDT_DATA    0x00cf93000000ffffULL /* P, DPL0, data read/write accessed, D/B, G */
 #define GDT_ENTRIES 4
-#define SEL_CODE 0x10
-#define SEL_DATA 0x18
-#define IDT_BYTES 16 /* one empty gate: any exception before the kernel's IDT triple-faults */
+#define SEL_CODE    0x10
+#define SEL_DATA    0x18
+#define IDT_BYTES   16 /* one empty gate: any exception before the kernel's IDT triple-faults */
 
 #define PTE_PRESENT 0x1ULL
-#define PTE_RW 0x2ULL
-#define PTE_PS 0x80ULL /* 2 MiB page in a PD entry */
-#define PD_PAGES 4     /* 4 x 512 x 2 MiB = 4 GiB */
+#define PTE_RW      0x2ULL
+#define PTE_PS      0x80ULL /* 2 MiB page in a PD entry */
+#define PD_PAGES    4       /* 4 x 512 x 2 MiB = 4 GiB */
 
-#define CR0_PE 0x1ULL
-#define CR0_ET 0x10ULL
-#define CR0_LONG 0x80050033ULL /* PE|MP|ET|NE|WP|AM|PG */
-#define CR4_LONG 0x620ULL      /* PAE|OSFXSR|OSXMMEXCPT */
-#define EFER_LONG 0xd01ULL     /* SCE|LME|LMA|NXE */
+#define CR0_PE    0x1ULL
+#define CR0_ET    0x10ULL
+#define CR0_LONG  0x80050033ULL /* PE|MP|ET|NE|WP|AM|PG */
+#define CR4_LONG  0x620ULL      /* PAE|OSFXSR|OSXMMEXCPT */
+#define EFER_LONG 0xd01ULL      /* SCE|LME|LMA|NXE */
 
 _Static_assert(LAYOUT_BOOT_GDT + GDT_ENTRIES * 8 <= LAYOUT_BOOT_IDT, "GDT overlaps IDT");
 _Static_assert(LAYOUT_PDPT == LAYOUT_PML4 + 0x1000 && LAYOUT_PD == LAYOUT_PDPT + 0x1000, "page table layout");

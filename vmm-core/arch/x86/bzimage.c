@@ -16,16 +16,16 @@
 #include "layout.h"
 #include "loader.h"
 
-#define BZ_HDR_OFFSET 0x1f1      /* struct setup_header in the file and in boot_params */
-#define BZ_JUMP_LEN_OFFSET 0x201 /* the header ends at 0x202 + this byte */
-#define BZ_MAGIC_OFFSET 0x202
-#define BZ_MAGIC 0x53726448U /* "HdrS" */
-#define BZ_BOOT_FLAG 0xaa55
-#define BZ_MIN_VERSION 0x020c
-#define BZ_SECTOR 512
+#define BZ_HDR_OFFSET          0x1f1 /* struct setup_header in the file and in boot_params */
+#define BZ_JUMP_LEN_OFFSET     0x201 /* the header ends at 0x202 + this byte */
+#define BZ_MAGIC_OFFSET        0x202
+#define BZ_MAGIC               0x53726448U /* "HdrS" */
+#define BZ_BOOT_FLAG           0xaa55
+#define BZ_MIN_VERSION         0x020c
+#define BZ_SECTOR              512
 #define BZ_DEFAULT_SETUP_SECTS 4
-#define BZ_ENTRY64_OFFSET 0x200
-#define BZ_DEFAULT_INITRD_MAX 0x37ffffffU /* protocol default for old kernels */
+#define BZ_ENTRY64_OFFSET      0x200
+#define BZ_DEFAULT_INITRD_MAX  0x37ffffffU /* protocol default for old kernels */
 
 _Static_assert(offsetof(struct boot_params, hdr) == BZ_HDR_OFFSET, "setup header offset");
 _Static_assert(BZ_HDR_OFFSET + offsetof(struct setup_header, boot_flag) == 0x1fe, "boot_flag offset");
@@ -73,14 +73,15 @@ int bzimage_load(GuestMemory *mem, const LoaderFile *f, LoadedKernel *k, char *e
     if (h->header != BZ_MAGIC)
         return loader_error(f, errbuf, errlen, -ENOEXEC, "no \"HdrS\" magic at 0x202: not a bzImage");
     if (h->boot_flag != BZ_BOOT_FLAG)
-        return loader_error(f, errbuf, errlen, -ENOEXEC, "boot flag is 0x%04x, expected 0xaa55", h->boot_flag);
+        return loader_error(f, errbuf, errlen, -ENOEXEC, "boot flag is 0x%04x, expected 0xaa55",
+                            h->boot_flag);
     if (h->version < BZ_MIN_VERSION)
         return loader_error(f, errbuf, errlen, -ENOEXEC,
                             "boot protocol %u.%02u is too old: 2.12 or later is needed for the 64-bit entry",
                             h->version >> 8, h->version & 0xff);
     if (hdr_end > f->size)
-        return loader_error(f, errbuf, errlen, -ENOEXEC, "truncated: the setup header ends at 0x%zx, past the end",
-                            hdr_end);
+        return loader_error(f, errbuf, errlen, -ENOEXEC,
+                            "truncated: the setup header ends at 0x%zx, past the end", hdr_end);
     if (k->hdr_len < offsetof(struct setup_header, init_size) + sizeof(h->init_size))
         return loader_error(f, errbuf, errlen, -ENOEXEC,
                             "setup header ends at 0x%zx, before init_size (0x260) that protocol 2.10+ has",
@@ -89,12 +90,13 @@ int bzimage_load(GuestMemory *mem, const LoaderFile *f, LoadedKernel *k, char *e
     uint64_t setup_sects = h->setup_sects ? h->setup_sects : BZ_DEFAULT_SETUP_SECTS;
     uint64_t setup_size = (setup_sects + 1) * BZ_SECTOR;
     if (setup_size >= f->size)
-        return loader_error(f, errbuf, errlen, -ENOEXEC,
-                            "setup_sects %llu puts the kernel at offset %llu, past the end of the %llu-byte file",
-                            (unsigned long long)setup_sects, (unsigned long long)setup_size,
-                            (unsigned long long)f->size);
+        return loader_error(
+            f, errbuf, errlen, -ENOEXEC,
+            "setup_sects %llu puts the kernel at offset %llu, past the end of the %llu-byte file",
+            (unsigned long long)setup_sects, (unsigned long long)setup_size, (unsigned long long)f->size);
     if (!(h->loadflags & LOADED_HIGH))
-        return loader_error(f, errbuf, errlen, -ENOEXEC, "not loadable at 1 MiB (LOADED_HIGH clear: a zImage)");
+        return loader_error(f, errbuf, errlen, -ENOEXEC,
+                            "not loadable at 1 MiB (LOADED_HIGH clear: a zImage)");
     if (!(h->xloadflags & XLF_KERNEL_64))
         return loader_error(f, errbuf, errlen, -ENOEXEC, "no 64-bit entry point (XLF_KERNEL_64 clear)");
 
@@ -104,9 +106,10 @@ int bzimage_load(GuestMemory *mem, const LoaderFile *f, LoadedKernel *k, char *e
     if (pm_bytes == 0)
         return loader_error(f, errbuf, errlen, -ENOEXEC, "syssize is 0");
     if (pm_bytes > f->size - setup_size)
-        return loader_error(f, errbuf, errlen, -ENOEXEC,
-                            "truncated: syssize says %llu bytes of kernel, the file has %llu after the setup code",
-                            (unsigned long long)pm_bytes, (unsigned long long)(f->size - setup_size));
+        return loader_error(
+            f, errbuf, errlen, -ENOEXEC,
+            "truncated: syssize says %llu bytes of kernel, the file has %llu after the setup code",
+            (unsigned long long)pm_bytes, (unsigned long long)(f->size - setup_size));
 
     bool relocatable = h->relocatable_kernel != 0;
     uint64_t align = h->kernel_alignment;
@@ -126,7 +129,8 @@ int bzimage_load(GuestMemory *mem, const LoaderFile *f, LoadedKernel *k, char *e
     run = relocatable ? align_up(load, align) : (pref ? pref : load);
 
     if (!fits_in_ram(mem, load, pm_bytes))
-        return loader_error(f, errbuf, errlen, -ENOMEM, "%llu bytes of kernel do not fit in guest RAM at 0x%llx",
+        return loader_error(f, errbuf, errlen, -ENOMEM,
+                            "%llu bytes of kernel do not fit in guest RAM at 0x%llx",
                             (unsigned long long)pm_bytes, (unsigned long long)load);
     if (!fits_in_ram(mem, run, init_size)) {
         uint64_t end = loader_ram_end_from(mem, run);
@@ -134,9 +138,10 @@ int bzimage_load(GuestMemory *mem, const LoaderFile *f, LoadedKernel *k, char *e
             return loader_error(f, errbuf, errlen, -ENOMEM,
                                 "init_size: the kernel runs at 0x%llx, which is not guest RAM",
                                 (unsigned long long)run);
-        return loader_error(f, errbuf, errlen, -ENOMEM,
-                            "init_size: the kernel needs %llu bytes of RAM from 0x%llx, guest RAM there ends at 0x%llx",
-                            (unsigned long long)init_size, (unsigned long long)run, (unsigned long long)end);
+        return loader_error(
+            f, errbuf, errlen, -ENOMEM,
+            "init_size: the kernel needs %llu bytes of RAM from 0x%llx, guest RAM there ends at 0x%llx",
+            (unsigned long long)init_size, (unsigned long long)run, (unsigned long long)end);
     }
 
     r = loader_read_to_guest(f, mem, setup_size, load, pm_bytes);

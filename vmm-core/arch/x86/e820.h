@@ -11,9 +11,9 @@
 
 #include "guest_memory.h"
 
-#define X86_E820_RAM 1
+#define X86_E820_RAM      1
 #define X86_E820_RESERVED 2
-#define X86_E820_ACPI 3
+#define X86_E820_ACPI     3
 
 /* Enough for every region split around the reserved low area, plus the
  * reserved ranges themselves; well under the zero page's 128 slots. */

@@ -21,8 +21,8 @@ static inline uint64_t align4(uint64_t v)
 }
 
 /* Walks one PT_NOTE segment; *pvh_entry is set when the PVH note is found. */
-static int scan_notes(const LoaderFile *f, const Elf64_Phdr *ph, bool *found, uint64_t *pvh_entry, char *errbuf,
-                      size_t errlen)
+static int scan_notes(const LoaderFile *f, const Elf64_Phdr *ph, bool *found, uint64_t *pvh_entry,
+                      char *errbuf, size_t errlen)
 {
     if (ph->p_filesz > LOADER_MAX_NOTE_BYTES)
         return loader_error(f, errbuf, errlen, -ENOEXEC, "note segment of %llu bytes is implausibly large",
@@ -47,8 +47,8 @@ static int scan_notes(const LoaderFile *f, const Elf64_Phdr *ph, bool *found, ui
         if (name_len > len - pos || desc_len > len - pos - name_len) {
             free(buf);
             return loader_error(f, errbuf, errlen, -ENOEXEC,
-                                "ELF note (namesz %u, descsz %u) runs past the end of its segment", nh.n_namesz,
-                                nh.n_descsz);
+                                "ELF note (namesz %u, descsz %u) runs past the end of its segment",
+                                nh.n_namesz, nh.n_descsz);
         }
         const uint8_t *name = buf + pos, *desc = buf + pos + name_len;
         pos += name_len + desc_len;
@@ -64,8 +64,8 @@ static int scan_notes(const LoaderFile *f, const Elf64_Phdr *ph, bool *found, ui
             memcpy(&v, desc, 8);
         } else {
             free(buf);
-            return loader_error(f, errbuf, errlen, -ENOEXEC, "PVH entry note has a %u-byte value (4 expected)",
-                                nh.n_descsz);
+            return loader_error(f, errbuf, errlen, -ENOEXEC,
+                                "PVH entry note has a %u-byte value (4 expected)", nh.n_descsz);
         }
         if (v > UINT32_MAX) {
             free(buf);
@@ -83,7 +83,8 @@ static int check_load_segment(const GuestMemory *mem, const LoaderFile *f, size_
                               char *errbuf, size_t errlen)
 {
     if (ph->p_filesz > ph->p_memsz)
-        return loader_error(f, errbuf, errlen, -ENOEXEC, "segment %zu: file size %llu exceeds memory size %llu", i,
+        return loader_error(f, errbuf, errlen, -ENOEXEC,
+                            "segment %zu: file size %llu exceeds memory size %llu", i,
                             (unsigned long long)ph->p_filesz, (unsigned long long)ph->p_memsz);
     if (ph->p_offset > f->size || ph->p_filesz > f->size - ph->p_offset)
         return loader_error(f, errbuf, errlen, -ENOEXEC,
@@ -93,7 +94,8 @@ static int check_load_segment(const GuestMemory *mem, const LoaderFile *f, size_
     /* Below 1 MiB live our own boot structures (zero page, page tables,
      * command line, ACPI): a kernel may not overwrite them. */
     if (ph->p_paddr < LAYOUT_HIGH_MEMORY_START)
-        return loader_error(f, errbuf, errlen, -ENOEXEC, "segment %zu: physical address 0x%llx is below 1 MiB", i,
+        return loader_error(f, errbuf, errlen, -ENOEXEC,
+                            "segment %zu: physical address 0x%llx is below 1 MiB", i,
                             (unsigned long long)ph->p_paddr);
     if (ph->p_paddr + ph->p_memsz < ph->p_paddr || !guest_memory_range_ok(mem, ph->p_paddr, ph->p_memsz))
         return loader_error(f, errbuf, errlen, -ENOEXEC,
@@ -122,14 +124,15 @@ int elf_load(GuestMemory *mem, const LoaderFile *f, LoadedKernel *k, char *errbu
     if (eh.e_type != ET_EXEC)
         return loader_error(f, errbuf, errlen, -ENOEXEC, "ELF type %u is not ET_EXEC (a vmlinux)", eh.e_type);
     if (eh.e_phentsize != sizeof(Elf64_Phdr))
-        return loader_error(f, errbuf, errlen, -ENOEXEC, "program header size %u, expected %zu", eh.e_phentsize,
-                            sizeof(Elf64_Phdr));
+        return loader_error(f, errbuf, errlen, -ENOEXEC, "program header size %u, expected %zu",
+                            eh.e_phentsize, sizeof(Elf64_Phdr));
     if (eh.e_phnum == 0 || eh.e_phnum > LOADER_MAX_PHDRS)
         return loader_error(f, errbuf, errlen, -ENOEXEC, "%u program headers (1 to %d accepted)", eh.e_phnum,
                             LOADER_MAX_PHDRS);
     uint64_t table = (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr);
     if (eh.e_phoff > f->size || table > f->size - eh.e_phoff)
-        return loader_error(f, errbuf, errlen, -ENOEXEC, "program header table at %llu runs past the end of the file",
+        return loader_error(f, errbuf, errlen, -ENOEXEC,
+                            "program header table at %llu runs past the end of the file",
                             (unsigned long long)eh.e_phoff);
 
     Elf64_Phdr *ph = calloc(eh.e_phnum, sizeof(*ph));
@@ -147,7 +150,8 @@ int elf_load(GuestMemory *mem, const LoaderFile *f, LoadedKernel *k, char *errbu
     for (size_t i = 0; i < eh.e_phnum; i++) {
         if (ph[i].p_type == PT_NOTE) {
             if (ph[i].p_offset > f->size || ph[i].p_filesz > f->size - ph[i].p_offset) {
-                r = loader_error(f, errbuf, errlen, -ENOEXEC, "note segment %zu lies past the end of the file", i);
+                r = loader_error(f, errbuf, errlen, -ENOEXEC,
+                                 "note segment %zu lies past the end of the file", i);
                 goto out;
             }
             r = scan_notes(f, &ph[i], &have_pvh, &pvh_entry, errbuf, errlen);

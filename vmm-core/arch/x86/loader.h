@@ -14,7 +14,7 @@
 #include "guest_memory.h"
 
 /* Our own ceilings for hostile images: far above any real kernel. */
-#define LOADER_MAX_PHDRS 128
+#define LOADER_MAX_PHDRS      128
 #define LOADER_MAX_NOTE_BYTES (64 * 1024)
 
 /* An open kernel or initramfs file; path is only used in messages. */

@@ -30,17 +30,17 @@
 #include "bus.h"
 #include "platform.h"
 
-#define ACPI_PM_EVT_LEN 4 /* PM1_STS, PM1_EN: 16 bits each (FADT PM1_EVT_LEN) */
-#define ACPI_PM_CNT_LEN 2 /* FADT PM1_CNT_LEN */
+#define ACPI_PM_EVT_LEN   4 /* PM1_STS, PM1_EN: 16 bits each (FADT PM1_EVT_LEN) */
+#define ACPI_PM_CNT_LEN   2 /* FADT PM1_CNT_LEN */
 #define ACPI_PM_RESET_LEN 1
 
-#define ACPI_PM1_STS_PWRBTN 0x0100
-#define ACPI_PM1_STS_WAK 0x8000
-#define ACPI_PM1_EN_PWRBTN 0x0100
-#define ACPI_PM1_CNT_SCI_EN 0x0001
+#define ACPI_PM1_STS_PWRBTN        0x0100
+#define ACPI_PM1_STS_WAK           0x8000
+#define ACPI_PM1_EN_PWRBTN         0x0100
+#define ACPI_PM1_CNT_SCI_EN        0x0001
 #define ACPI_PM1_CNT_SLP_TYP_SHIFT 10
-#define ACPI_PM1_CNT_SLP_TYP_MASK 0x1c00
-#define ACPI_PM1_CNT_SLP_EN 0x2000
+#define ACPI_PM1_CNT_SLP_TYP_MASK  0x1c00
+#define ACPI_PM1_CNT_SLP_EN        0x2000
 
 typedef struct AcpiPm AcpiPm;
 

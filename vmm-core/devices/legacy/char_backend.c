@@ -397,11 +397,6 @@ void char_backend_counters(const CharBackend *be, CharBackendCounters *out)
         memset(out, 0, sizeof(*out));
 }
 
-int char_backend_client_fd(const CharBackend *be)
-{
-    return be && be->mode == CONSOLE_MODE_SOCKET ? be->in_fd : -1;
-}
-
 /* ------------------------------------------------------------ setup */
 
 static int open_pty(CharBackend *be)
@@ -409,7 +404,8 @@ static int open_pty(CharBackend *be)
     int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0)
         return -errno;
-    if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, be->pty_path, sizeof(be->pty_path)) != 0)
+    if (grantpt(master) < 0 || unlockpt(master) < 0 ||
+        ptsname_r(master, be->pty_path, sizeof(be->pty_path)) != 0)
         goto fail;
     int fl = fcntl(master, F_GETFL);
     if (fl < 0 || fcntl(master, F_SETFL, fl | O_NONBLOCK) < 0)
@@ -536,10 +532,17 @@ CharBackend *char_backend_new(const CharBackendParams *p)
         be->input = *p->input;
     be->out_fd = be->in_fd = be->pty_slave_fd = be->listen_fd = -1;
 
+    /* Before any fd is watched: a callback may run as soon as one is. */
     int r = 0;
+    if (p->mode != CONSOLE_MODE_NULL) {
+        be->ring = malloc(CHAR_BACKEND_OUT_BUFFER);
+        if (!be->ring) {
+            free(be);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
     switch (p->mode) {
-    case CONSOLE_MODE_NULL:
-        break;
     case CONSOLE_MODE_TTY:
         r = open_tty(be);
         break;
@@ -552,14 +555,8 @@ CharBackend *char_backend_new(const CharBackendParams *p)
     case CONSOLE_MODE_SOCKET:
         r = open_socket(be, p->path);
         break;
-    default:
-        r = -EINVAL;
+    default: /* null: nothing to open */
         break;
-    }
-    if (r == 0 && p->mode != CONSOLE_MODE_NULL) {
-        be->ring = malloc(CHAR_BACKEND_OUT_BUFFER);
-        if (!be->ring)
-            r = -ENOMEM;
     }
     if (r == 0 && be->loop) {
         /* Failing to watch is not fatal: a regular file cannot be polled

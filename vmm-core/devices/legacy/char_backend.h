@@ -38,17 +38,17 @@ typedef struct CharBackendInput {
 } CharBackendInput;
 
 typedef struct CharBackendCounters {
-    uint64_t in_bytes;     /* from the host into the device */
-    uint64_t out_bytes;    /* from the device, written to the host (or discarded by null) */
-    uint64_t out_dropped;  /* lost: buffer full, no socket client, write error */
+    uint64_t in_bytes;    /* from the host into the device */
+    uint64_t out_bytes;   /* from the device, written to the host (or discarded by null) */
+    uint64_t out_dropped; /* lost: buffer full, no socket client, write error */
 } CharBackendCounters;
 
 typedef struct CharBackendParams {
-    const char *label;       /* "serial", "debug-console": for messages */
-    ConsoleOutputMode mode;  /* not CONSOLE_MODE_OFF */
-    const char *path;        /* file= or socket= path */
-    pthread_mutex_t *lock;   /* the owning device's mutex */
-    EventLoop *loop;         /* NULL: no input and no deferred output; socket mode needs it */
+    const char *label;             /* "serial", "debug-console": for messages */
+    ConsoleOutputMode mode;        /* not CONSOLE_MODE_OFF */
+    const char *path;              /* file= or socket= path */
+    pthread_mutex_t *lock;         /* the owning device's mutex */
+    EventLoop *loop;               /* NULL: no input and no deferred output; socket mode needs it */
     const CharBackendInput *input; /* NULL: output only */
 } CharBackendParams;
 
@@ -65,8 +65,6 @@ void char_backend_input_ready(CharBackend *be);
 /* The pty's slave path (pty mode), else NULL. Valid until free. */
 const char *char_backend_pty_path(const CharBackend *be);
 void char_backend_counters(const CharBackend *be, CharBackendCounters *out);
-/* Test hook: the socket client fd (socket mode), or -1. */
-int char_backend_client_fd(const CharBackend *be);
 
 /* Restores the terminal a tty backend put in raw mode. Async-signal-safe,
  * idempotent; also run at exit. For fatal-signal paths of the caller. */

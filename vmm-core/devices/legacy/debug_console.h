@@ -14,7 +14,7 @@
 #include "config.h"
 #include "event_loop.h"
 
-#define DEBUG_CONSOLE_PIO_LEN 1
+#define DEBUG_CONSOLE_PIO_LEN    1
 #define DEBUG_CONSOLE_READ_VALUE 0xe9
 
 typedef struct DebugConsole DebugConsole;

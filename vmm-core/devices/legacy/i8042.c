@@ -6,40 +6,40 @@
 #include <stdlib.h>
 
 #define OFF_DATA 0 /* port 0x60 */
-#define OFF_CMD 4  /* port 0x64: status on read, command on write */
+#define OFF_CMD  4 /* port 0x64: status on read, command on write */
 
-#define STATUS_OBF 0x01    /* output buffer full: data waiting at 0x60 */
-#define STATUS_SYS 0x04    /* system flag: POST passed */
-#define STATUS_CMD 0x08    /* last write went to the command port */
+#define STATUS_OBF    0x01 /* output buffer full: data waiting at 0x60 */
+#define STATUS_SYS    0x04 /* system flag: POST passed */
+#define STATUS_CMD    0x08 /* last write went to the command port */
 #define STATUS_UNLOCK 0x10 /* keyboard not inhibited */
 
-#define CMD_READ_CTR 0x20
-#define CMD_WRITE_CTR 0x60
-#define CMD_DISABLE_AUX 0xa7
-#define CMD_ENABLE_AUX 0xa8
-#define CMD_TEST_AUX 0xa9
-#define CMD_SELF_TEST 0xaa
-#define CMD_TEST_KBD 0xab
-#define CMD_DISABLE_KBD 0xad
-#define CMD_ENABLE_KBD 0xae
-#define CMD_READ_OUTPORT 0xd0
+#define CMD_READ_CTR      0x20
+#define CMD_WRITE_CTR     0x60
+#define CMD_DISABLE_AUX   0xa7
+#define CMD_ENABLE_AUX    0xa8
+#define CMD_TEST_AUX      0xa9
+#define CMD_SELF_TEST     0xaa
+#define CMD_TEST_KBD      0xab
+#define CMD_DISABLE_KBD   0xad
+#define CMD_ENABLE_KBD    0xae
+#define CMD_READ_OUTPORT  0xd0
 #define CMD_WRITE_OUTPORT 0xd1
 
 #define CTR_KBD_DISABLED 0x10
 #define CTR_AUX_DISABLED 0x20
-#define CTR_SYS 0x04
+#define CTR_SYS          0x04
 
 #define OUTPORT_RESET 0x01 /* active low: 0 holds the CPU in reset */
-#define OUTPORT_A20 0x02
+#define OUTPORT_A20   0x02
 
 struct I8042 {
     pthread_mutex_t lock;
     BusDevice bus;
     VmControl control;
-    uint8_t ctr;       /* controller configuration ("command") byte */
-    uint8_t outport;   /* output port: reset line, A20 */
-    uint8_t pending;   /* a command waiting for its data byte, or 0 */
-    uint8_t out;       /* output buffer */
+    uint8_t ctr;     /* controller configuration ("command") byte */
+    uint8_t outport; /* output port: reset line, A20 */
+    uint8_t pending; /* a command waiting for its data byte, or 0 */
+    uint8_t out;     /* output buffer */
     bool out_full;
     bool last_was_cmd;
 };
@@ -124,7 +124,8 @@ static uint8_t reg_read(I8042 *k, uint64_t off)
         return v;
     }
     if (off == OFF_CMD) {
-        return (k->out_full ? STATUS_OBF : 0) | STATUS_SYS | STATUS_UNLOCK | (k->last_was_cmd ? STATUS_CMD : 0);
+        return (k->out_full ? STATUS_OBF : 0) | STATUS_SYS | STATUS_UNLOCK |
+               (k->last_was_cmd ? STATUS_CMD : 0);
     }
     return 0xff;
 }

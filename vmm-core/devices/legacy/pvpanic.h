@@ -13,8 +13,8 @@
 #include "bus.h"
 #include "platform.h"
 
-#define PVPANIC_PIO_LEN 1
-#define PVPANIC_PANICKED 0x01
+#define PVPANIC_PIO_LEN      1
+#define PVPANIC_PANICKED     0x01
 #define PVPANIC_CRASH_LOADED 0x02
 
 typedef struct Pvpanic Pvpanic;

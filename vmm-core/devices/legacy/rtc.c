@@ -6,38 +6,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OFF_INDEX 0
-#define OFF_DATA 1
+#define OFF_INDEX      0
+#define OFF_DATA       1
 #define INDEX_NMI_MASK 0x80
 
-#define REG_SECONDS 0x00
+#define REG_SECONDS       0x00
 #define REG_SECONDS_ALARM 0x01
-#define REG_MINUTES 0x02
+#define REG_MINUTES       0x02
 #define REG_MINUTES_ALARM 0x03
-#define REG_HOURS 0x04
-#define REG_HOURS_ALARM 0x05
-#define REG_WEEKDAY 0x06
-#define REG_DAY 0x07
-#define REG_MONTH 0x08
-#define REG_YEAR 0x09
-#define REG_A 0x0a
-#define REG_B 0x0b
-#define REG_C 0x0c
-#define REG_D 0x0d
-#define REG_CENTURY 0x32 /* where the FADT's CENTURY field points (IBM PC) */
+#define REG_HOURS         0x04
+#define REG_HOURS_ALARM   0x05
+#define REG_WEEKDAY       0x06
+#define REG_DAY           0x07
+#define REG_MONTH         0x08
+#define REG_YEAR          0x09
+#define REG_A             0x0a
+#define REG_B             0x0b
+#define REG_C             0x0c
+#define REG_D             0x0d
+#define REG_CENTURY       0x32 /* where the FADT's CENTURY field points (IBM PC) */
 
-#define REG_A_DEFAULT 0x26 /* divider 010 (32.768 kHz), rate 0110 (1024 Hz) */
-#define REG_A_UIP 0x80
-#define REG_B_DEFAULT RTC_REG_B_24H
+#define REG_A_DEFAULT    0x26 /* divider 010 (32.768 kHz), rate 0110 (1024 Hz) */
+#define REG_A_UIP        0x80
+#define REG_B_DEFAULT    RTC_REG_B_24H
 #define REG_B_INTERRUPTS 0x78 /* PIE, AIE, UIE, SQWE */
-#define REG_D_VRT 0x80
-#define HOUR_PM 0x80 /* 12-hour mode */
+#define REG_D_VRT        0x80
+#define HOUR_PM          0x80 /* 12-hour mode */
 
-#define CMOS_BASE_MEM_KB 0x15  /* 2 bytes: 640 */
-#define CMOS_EXT_MEM_KB 0x17   /* 2 bytes: KiB 1 MiB..64 MiB */
-#define CMOS_EXT_MEM_KB2 0x30  /* the same, second copy */
+#define CMOS_BASE_MEM_KB   0x15 /* 2 bytes: 640 */
+#define CMOS_EXT_MEM_KB    0x17 /* 2 bytes: KiB 1 MiB..64 MiB */
+#define CMOS_EXT_MEM_KB2   0x30 /* the same, second copy */
 #define CMOS_MEM_ABOVE_16M 0x34 /* 2 bytes: 64 KiB units, 16 MiB..4 GiB */
-#define CMOS_MEM_ABOVE_4G 0x5b  /* 3 bytes: 64 KiB units */
+#define CMOS_MEM_ABOVE_4G  0x5b /* 3 bytes: 64 KiB units */
 
 struct Rtc {
     pthread_mutex_t lock;
@@ -266,7 +266,7 @@ static void reset_locked(Rtc *rtc)
     rtc->nmi_masked = false;
     if (rtc->cmos[REG_B] & RTC_REG_B_SET)
         commit_time(rtc);
-    rtc->cmos[REG_B] &= (uint8_t)~(RTC_REG_B_SET | REG_B_INTERRUPTS);
+    rtc->cmos[REG_B] &= (uint8_t) ~(RTC_REG_B_SET | REG_B_INTERRUPTS);
     rtc->cmos[REG_C] = 0;
 }
 

@@ -19,13 +19,13 @@
 
 #include "bus.h"
 
-#define RTC_PIO_LEN 2
+#define RTC_PIO_LEN   2
 #define RTC_CMOS_SIZE 128
 
 /* Register B bits the guest may care about. */
-#define RTC_REG_B_SET 0x80
+#define RTC_REG_B_SET    0x80
 #define RTC_REG_B_BINARY 0x04 /* DM: binary, else BCD */
-#define RTC_REG_B_24H 0x02
+#define RTC_REG_B_24H    0x02
 
 typedef struct Rtc Rtc;
 

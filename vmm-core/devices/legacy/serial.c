@@ -16,61 +16,61 @@
 
 /* Register offsets. */
 #define REG_RBR_THR 0 /* DLL when LCR.DLAB */
-#define REG_IER 1     /* DLM when LCR.DLAB */
+#define REG_IER     1 /* DLM when LCR.DLAB */
 #define REG_IIR_FCR 2
-#define REG_LCR 3
-#define REG_MCR 4
-#define REG_LSR 5
-#define REG_MSR 6
-#define REG_SCR 7
+#define REG_LCR     3
+#define REG_MCR     4
+#define REG_LSR     5
+#define REG_MSR     6
+#define REG_SCR     7
 
 #define IER_ERBFI 0x01 /* received data available */
 #define IER_ETBEI 0x02 /* THR empty */
-#define IER_ELSI 0x04  /* receiver line status */
+#define IER_ELSI  0x04 /* receiver line status */
 #define IER_EDSSI 0x08 /* modem status */
-#define IER_MASK 0x0f
+#define IER_MASK  0x0f
 
-#define IIR_NO_INT 0x01
-#define IIR_MSR 0x00
-#define IIR_THRE 0x02
-#define IIR_RDA 0x04
-#define IIR_RLS 0x06
+#define IIR_NO_INT  0x01
+#define IIR_MSR     0x00
+#define IIR_THRE    0x02
+#define IIR_RDA     0x04
+#define IIR_RLS     0x06
 #define IIR_TIMEOUT 0x0c
 #define IIR_ID_MASK 0x0e
 #define IIR_FIFO_ON 0xc0
 
-#define FCR_ENABLE 0x01
+#define FCR_ENABLE   0x01
 #define FCR_CLEAR_RX 0x02
 #define FCR_CLEAR_TX 0x04
-#define FCR_STORED 0xc9 /* enable, DMA mode, trigger level */
+#define FCR_STORED   0xc9 /* enable, DMA mode, trigger level */
 
 #define LCR_DLAB 0x80
 
-#define MCR_DTR 0x01
-#define MCR_RTS 0x02
+#define MCR_DTR  0x01
+#define MCR_RTS  0x02
 #define MCR_OUT1 0x04
 #define MCR_OUT2 0x08
 #define MCR_LOOP 0x10
 #define MCR_MASK 0x1f
 
-#define LSR_DR 0x01
-#define LSR_OE 0x02
-#define LSR_PE 0x04
-#define LSR_FE 0x08
-#define LSR_BI 0x10
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
+#define LSR_DR     0x01
+#define LSR_OE     0x02
+#define LSR_PE     0x04
+#define LSR_FE     0x08
+#define LSR_BI     0x10
+#define LSR_THRE   0x20
+#define LSR_TEMT   0x40
 #define LSR_ERRORS (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
 
-#define MSR_DCTS 0x01
-#define MSR_DDSR 0x02
-#define MSR_TERI 0x04
-#define MSR_DDCD 0x08
+#define MSR_DCTS   0x01
+#define MSR_DDSR   0x02
+#define MSR_TERI   0x04
+#define MSR_DDCD   0x08
 #define MSR_DELTAS 0x0f
-#define MSR_CTS 0x10
-#define MSR_DSR 0x20
-#define MSR_RI 0x40
-#define MSR_DCD 0x80
+#define MSR_CTS    0x10
+#define MSR_DSR    0x20
+#define MSR_RI     0x40
+#define MSR_DCD    0x80
 
 struct Serial {
     pthread_mutex_t lock;
@@ -385,7 +385,11 @@ Serial *serial_new(const ConsoleConfig *cfg, const IrqLine *irq, EventLoop *loop
         .loop = loop,
         .input = &input,
     };
-    s->backend = char_backend_new(&params);
+    CharBackend *be = char_backend_new(&params);
+    /* The loop may already be delivering input (it only needs the lock). */
+    pthread_mutex_lock(&s->lock);
+    s->backend = be;
+    pthread_mutex_unlock(&s->lock);
     if (!s->backend) {
         int saved = errno;
         pthread_mutex_destroy(&s->lock);

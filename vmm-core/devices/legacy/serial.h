@@ -31,7 +31,7 @@
 #include "event_loop.h"
 #include "platform.h"
 
-#define SERIAL_PIO_LEN 8
+#define SERIAL_PIO_LEN   8
 #define SERIAL_FIFO_SIZE 16
 
 typedef struct Serial Serial;

@@ -1,0 +1,604 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Runs one case of the `guest` suite: the project's payload under `vmm`.
+
+Usage: run_guest.py --vmm VMM --elf PAYLOAD.elf --pvh PAYLOAD-pvh.elf
+                    --bzimage PAYLOAD.bzImage --case CASE [--keep]
+
+Starts `vmm` with the case's options (kernel flavour, command line,
+initramfs, serial mode, --event-monitor, --api-socket), talks to the API
+socket where the case needs it, and checks the serial output, the exit code
+and the events. Every run has a deadline: past it `vmm` is killed and the
+case fails with the serial log. Exit 0 = pass, 1 = fail, 77 = skipped
+(no usable /dev/kvm, or the VMM says the feature is not there yet).
+
+The payload's side of each case is tests/guest/payload/tests.c; the output
+protocol (BOOT/INFO/FAIL/PASS lines) is described in payload/payload.h.
+"""
+import argparse
+import errno
+import fcntl
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+import tty
+
+SKIP = 77
+KVM_GET_API_VERSION = 0xAE00
+KVM_API_VERSION = 12
+# Must match PATTERN_MULTIPLIER in payload/tests.c.
+PATTERN_MULTIPLIER = 0x9E3779B97F4A7C15
+PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F))
+SERIAL_OUT = [f"OUT 1 {PRINTABLE}", "OUT 2 " + "".join(chr(ord("a") + i % 26) for i in range(1000))]
+
+
+class Failure(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def kvm_unusable():
+    """None when /dev/kvm opens and speaks API 12, else the reason."""
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        return f"/dev/kvm: {e.strerror}"
+    try:
+        version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
+    except OSError as e:
+        return f"/dev/kvm: KVM_GET_API_VERSION: {e.strerror}"
+    finally:
+        os.close(fd)
+    if version != KVM_API_VERSION:
+        return f"/dev/kvm: API version {version}, expected {KVM_API_VERSION}"
+    return None
+
+
+def pattern_bytes(size):
+    words = (size + 7) // 8
+    mask = (1 << 64) - 1
+    return b"".join(struct.pack("<Q", ((k + 1) * PATTERN_MULTIPLIER) & mask) for k in range(words))[:size]
+
+
+class Reader(threading.Thread):
+    """Collects everything a file descriptor yields, until EOF or stop()."""
+
+    def __init__(self, fd, name):
+        super().__init__(daemon=True, name=name)
+        self.fd = fd
+        self.data = bytearray()
+        self.lock = threading.Lock()
+        self.done = False
+        self.stopping = False
+
+    def run(self):
+        while not self.stopping:
+            try:
+                r, _, _ = select.select([self.fd], [], [], 0.1)
+                if not r:
+                    continue
+                chunk = os.read(self.fd, 65536)
+            except OSError as e:
+                if e.errno == errno.EINTR:
+                    continue
+                break  # EIO: the pty's other side closed
+            if not chunk:
+                break
+            with self.lock:
+                self.data += chunk
+        self.done = True
+
+    def text(self):
+        with self.lock:
+            return self.data.decode("utf-8", "replace")
+
+    def stop(self):
+        self.stopping = True
+        self.join(1)
+
+
+class Vmm:
+    """One `vmm` process, its serial output, API socket and events."""
+
+    def __init__(self, opts, work, case):
+        self.opts = opts
+        self.work = work
+        self.case = case
+        self.proc = None
+        self.serial_reader = None
+        self.serial_fd = None
+        self.stdin_master = None
+        self.serial_sock = None
+        self.serial_mode = None
+        self.serial_path = None
+        self.stdout_reader = self.stderr_reader = None
+        self.api_sock = None
+        self.api_buf = b""
+        self.api_id = 0
+        self.events_path = os.path.join(work, "events.jsonl")
+        self.api_path = os.path.join(work, "api.sock")
+        self.deadline = None
+        self.rc = None
+
+    # -- lifetime
+
+    def start(self, kernel, cmdline, serial="tty", memory="64M", cpus="boot=1", initramfs=None,
+              extra=(), stdin_pipe=False, timeout=30):
+        self.serial_mode = serial
+        self.deadline = time.monotonic() + timeout
+        serial_opt = serial
+        if serial == "file":
+            self.serial_path = os.path.join(self.work, "serial.log")
+            serial_opt = f"file={self.serial_path}"
+        elif serial == "socket":
+            self.serial_path = os.path.join(self.work, "serial.sock")
+            serial_opt = f"socket={self.serial_path}"
+        args = [self.opts.vmm, "--kernel", kernel, "--cmdline", cmdline, "--memory", f"size={memory}",
+                "--cpus", cpus, "--serial", serial_opt, "--console", "off",
+                "--event-monitor", f"path={self.events_path}", "--api-socket", f"path={self.api_path}"]
+        if initramfs:
+            args += ["--initramfs", initramfs]
+        args += list(extra)
+        self.command = args
+        stdin = subprocess.DEVNULL
+        if stdin_pipe:
+            # A terminal, as a user's: vmm reads stdin in tty mode only when
+            # it is one (and makes it raw).
+            self.stdin_master, slave = os.openpty()
+            stdin = slave
+        self.proc = subprocess.Popen(args, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        if stdin_pipe:
+            os.close(slave)
+        self.stdout_reader = Reader(self.proc.stdout.fileno(), "stdout")
+        self.stderr_reader = Reader(self.proc.stderr.fileno(), "stderr")
+        self.stdout_reader.start()
+        self.stderr_reader.start()
+        if serial == "tty":
+            self.serial_reader = self.stdout_reader
+        elif serial == "pty":
+            self._open_pty()
+        elif serial == "socket":
+            self._connect_serial_socket()
+
+    def remaining(self):
+        return max(0.0, self.deadline - time.monotonic())
+
+    def _check_alive(self, what):
+        if self.proc.poll() is not None:
+            self.rc = self.proc.returncode
+            raise Failure(f"vmm exited with {self.rc} while waiting for {what}")
+        if self.remaining() <= 0:
+            raise Failure(f"timeout waiting for {what}")
+
+    def _open_pty(self):
+        path = None
+        while path is None:
+            m = re.search(r"serial pty: (/dev/pts/\d+)", self.stderr_reader.text())
+            if m:
+                path = m.group(1)
+                break
+            self._check_alive("the serial pty path on stderr")
+            time.sleep(0.02)
+        self.serial_path = path
+        self.serial_fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        # Our end raw as well: no echo of guest output back into the guest,
+        # no newline translation of what we send.
+        tty.setraw(self.serial_fd, termios.TCSANOW)
+        self.serial_reader = Reader(self.serial_fd, "pty")
+        self.serial_reader.start()
+
+    def _connect_serial_socket(self):
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            try:
+                s.connect(self.serial_path)
+                break
+            except OSError:
+                s.close()
+                self._check_alive("the serial socket")
+                time.sleep(0.02)
+        self.serial_sock = s
+        self.serial_reader = Reader(s.fileno(), "serial-socket")
+        self.serial_reader.start()
+
+    def wait_exit(self, what="vmm to exit"):
+        try:
+            self.rc = self.proc.wait(timeout=self.remaining())
+        except subprocess.TimeoutExpired:
+            raise Failure(f"timeout waiting for {what}")
+        return self.rc
+
+    def stop(self):
+        """Kills what is left and closes everything (idempotent)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        for r in (self.stdout_reader, self.stderr_reader, self.serial_reader):
+            if r:
+                r.stop()
+        for fd in (self.serial_fd, self.stdin_master):
+            if fd is not None:
+                os.close(fd)
+        self.serial_fd = self.stdin_master = None
+        for s in (self.serial_sock, self.api_sock):
+            if s:
+                s.close()
+        self.serial_sock = self.api_sock = None
+        if self.proc:
+            for f in (self.proc.stdout, self.proc.stderr):
+                if f:
+                    f.close()
+
+    # -- serial
+
+    def serial(self):
+        if self.serial_mode == "file":
+            try:
+                with open(self.serial_path, "rb") as f:
+                    raw = f.read()
+            except FileNotFoundError:
+                return ""
+            return raw.decode("utf-8", "replace").replace("\r", "")
+        return self.serial_reader.text().replace("\r", "") if self.serial_reader else ""
+
+    def lines(self):
+        return self.serial().split("\n")
+
+    def wait_for(self, regex, what=None, count=1):
+        """Waits until `count` serial lines match regex; returns the last match."""
+        rx = re.compile(regex)
+        while True:
+            matches = [m for m in (rx.fullmatch(l) for l in self.lines()) if m]
+            if len(matches) >= count:
+                return matches[count - 1]
+            self._check_alive(what or f"serial line /{regex}/")
+            time.sleep(0.01)
+
+    def send_serial(self, text):
+        data = text.encode()
+        if self.serial_mode == "tty":
+            if self.stdin_master is None:
+                raise Failure("tty input needs start(stdin_pipe=True)")
+            os.write(self.stdin_master, data)
+        elif self.serial_mode == "pty":
+            os.write(self.serial_fd, data)
+        elif self.serial_mode == "socket":
+            self.serial_sock.sendall(data)
+        else:
+            raise Failure(f"serial mode {self.serial_mode} has no input")
+
+    # -- API
+
+    def api(self, action, args=None):
+        """Sends one request; returns its result or raises Failure on an error reply."""
+        if self.api_sock is None:
+            while True:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+                try:
+                    s.connect(self.api_path)
+                    break
+                except OSError:
+                    s.close()
+                    self._check_alive("the API socket")
+                    time.sleep(0.02)
+            self.api_sock = s
+        self.api_id += 1
+        req = {"id": self.api_id, "action": action}
+        if args is not None:
+            req["args"] = args
+        self.api_sock.sendall(json.dumps(req).encode() + b"\n")
+        while True:
+            while b"\n" in self.api_buf:
+                line, self.api_buf = self.api_buf.split(b"\n", 1)
+                if not line.strip():
+                    continue
+                reply = json.loads(line)
+                if reply.get("id") != self.api_id:
+                    continue  # a pushed event or an older reply
+                if "error" in reply:
+                    raise Failure(f"API {action}: {reply['error']}")
+                return reply.get("result")
+            r, _, _ = select.select([self.api_sock], [], [], min(0.1, self.remaining()))
+            if r:
+                chunk = self.api_sock.recv(65536)
+                if not chunk:
+                    raise Failure(f"API {action}: the VMM closed the connection without a reply")
+                self.api_buf += chunk
+            else:
+                self._check_alive(f"the reply to {action}")
+
+    # -- events
+
+    def events(self):
+        out = []
+        try:
+            with open(self.events_path) as f:
+                for line in f:
+                    line = line.strip()
+                    if line:
+                        rec = json.loads(line)
+                        out.append((rec.get("source"), rec.get("event"), rec.get("properties")))
+        except FileNotFoundError:
+            pass
+        return out
+
+    def report(self):
+        print(f"--- command: {' '.join(self.command)}")
+        print(f"--- exit code: {self.rc if self.rc is not None else self.proc.poll()}")
+        print("--- serial:")
+        print(self.serial().rstrip())
+        if self.serial_mode != "tty":
+            print("--- stdout:")
+            print(self.stdout_reader.text().rstrip())
+        print("--- stderr:")
+        print(self.stderr_reader.text().rstrip())
+        print("--- events:")
+        for src, ev, props in self.events():
+            print(f"{src}/{ev}" + (f" {json.dumps(props)}" if props else ""))
+
+
+# ---------------------------------------------------------------- checks
+
+def expect_pass(vm, test):
+    lines = vm.lines()
+    fails = [l for l in lines if l.startswith("FAIL ")]
+    if fails:
+        raise Failure("the guest reported: " + "; ".join(fails))
+    if f"PASS {test}" not in lines:
+        raise Failure(f"no 'PASS {test}' line from the guest")
+
+
+def expect_clean_exit(vm):
+    rc = vm.wait_exit()
+    if rc != 0:
+        raise Failure(f"vmm exited with {rc}, expected 0 after the guest powered off")
+
+
+def expect_events(vm, *wanted):
+    got = [f"{s}/{e}" for s, e, _ in vm.events()]
+    missing = [w for w in wanted if w not in got]
+    if missing:
+        raise Failure(f"events missing: {', '.join(missing)} (got: {', '.join(got) or 'none'})")
+    return got
+
+
+def expect_boot_lines(vm, entry, test, count=1):
+    boots = [l for l in vm.lines() if l.startswith("BOOT ")]
+    if len(boots) != count:
+        raise Failure(f"{len(boots)} BOOT lines, expected {count}")
+    for b in boots:
+        if b != f"BOOT {entry} {test}":
+            raise Failure(f"'{b}', expected 'BOOT {entry} {test}'")
+
+
+# ----------------------------------------------------------------- cases
+
+def case_boot(vm, opts, flavour):
+    kernel, entry, ram, cpus, maxcpus, initrd_size = {
+        "elf": (opts.elf, "linux64", "64M", 1, 1, 65536),
+        "pvh": (opts.pvh, "pvh", "128M", 2, 2, 65560),
+        "bzimage": (opts.bzimage, "linux64", "96M", 1, 2, 12345),
+    }[flavour]
+    initrd = os.path.join(vm.work, "initramfs.bin")
+    with open(initrd, "wb") as f:
+        f.write(pattern_bytes(initrd_size))
+    # A long line with odd characters: it must arrive byte for byte.
+    pad = "".join(chr(ord("A") + i % 26) for i in range(600))
+    cmdline = (f"test=boot ram={ram} cpus={cpus} maxcpus={maxcpus} initrd={initrd_size} entry={entry} "
+               f"quote=\"a,b\" pad={pad}")
+    cpu_opt = f"boot={cpus}" + (f",max={maxcpus}" if maxcpus != cpus else "")
+    vm.start(kernel, cmdline, memory=ram, cpus=cpu_opt, initramfs=initrd)
+    expect_clean_exit(vm)
+    expect_boot_lines(vm, entry, "boot")
+    got = [l[len("CMDLINE "):] for l in vm.lines() if l.startswith("CMDLINE ")]
+    if got != [cmdline]:
+        raise Failure(f"the guest's command line differs from --cmdline: {got[:1]!r}")
+    expect_pass(vm, "boot")
+    expect_events(vm, "vm/booted", "vm/shutdown")
+
+
+def case_serial(vm, opts, mode, want_input):
+    cmdline = f"test=serial input={1 if want_input else 0}"
+    vm.start(opts.elf, cmdline, serial=mode, stdin_pipe=(mode == "tty" and want_input))
+    if want_input:
+        vm.wait_for(r"READY serial", "the guest to wait for input")
+        line = f"hello from the host over {mode} 0123456789"
+        vm.send_serial(line + "\n")
+        vm.wait_for(r"ECHO .*", "the guest's echo")
+    expect_clean_exit(vm)
+    lines = vm.lines()
+    for want in SERIAL_OUT:
+        if want not in lines:
+            head = want[:20]
+            seen = next((l for l in lines if l.startswith(head[:6])), None)
+            raise Failure(f"serial line {head}... missing or altered (got {seen!r:.80})")
+    if want_input:
+        echoes = [l for l in lines if l.startswith("ECHO ")]
+        if echoes != [f"ECHO {line}"]:
+            raise Failure(f"the guest echoed {echoes!r}, expected ['ECHO {line}']")
+    expect_pass(vm, "serial")
+    expect_events(vm, "vm/shutdown")
+
+
+def tick_lines(vm):
+    return [l for l in vm.lines() if re.fullmatch(r"TICK \d+ \d+", l)]
+
+
+def case_pause_resume(vm, opts):
+    vm.start(opts.elf, "test=pause ticks=100 period_ms=20", timeout=60)
+    vm.wait_for(r"TICK 10 \d+", "10 timer ticks")
+    vm.api("vm.pause")
+    time.sleep(0.3)  # output already queued in the VMM drains
+    before = len(tick_lines(vm))
+    info = vm.api("vm.info")
+    if not isinstance(info, dict) or info.get("state") != "Paused":
+        raise Failure(f"vm.info after vm.pause: state {info.get('state') if isinstance(info, dict) else info!r}")
+    time.sleep(1.0)
+    after = len(tick_lines(vm))
+    if after != before:
+        raise Failure(f"{after - before} TICK lines arrived during the 1 s pause")
+    if before >= 100:
+        raise Failure("the guest finished before it could be paused")
+    vm.api("vm.resume")
+    vm.wait_for(r"TICK \d+ \d+", "ticks after vm.resume", count=before + 3)
+    expect_clean_exit(vm)
+    ticks = [int(l.split()[1]) for l in tick_lines(vm)]
+    if ticks != list(range(1, len(ticks) + 1)) or len(ticks) < 100:
+        raise Failure(f"TICK lines not 1..100 in order: {ticks[:5]}...{ticks[-5:]}")
+    expect_pass(vm, "pause")
+    got = expect_events(vm, "vm/pausing", "vm/paused", "vm/resuming", "vm/resumed", "vm/shutdown")
+    if got.index("vm/paused") > got.index("vm/resumed"):
+        raise Failure("vm/resumed came before vm/paused")
+
+
+def case_usermode(vm, opts):
+    vm.start(opts.elf, "test=usermode")
+    expect_clean_exit(vm)
+    expect_pass(vm, "usermode")
+
+
+def case_power_button(vm, opts):
+    vm.start(opts.pvh, "test=powerbtn", timeout=30)
+    vm.wait_for(r"READY powerbtn", "the guest to arm the power button")
+    vm.api("vm.power-button")
+    expect_clean_exit(vm)
+    if "INFO power button pressed" not in vm.lines():
+        raise Failure("the guest never saw PWRBTN_STS")
+    expect_pass(vm, "powerbtn")
+    expect_events(vm, "vm/shutdown")
+
+
+def case_reboot(vm, opts, method):
+    vm.start(opts.elf, f"test=reset method={method}", timeout=30)
+    # A VMM that loses CMOS RAM across the reset would loop: stop at a third boot.
+    while True:
+        boots = [l for l in vm.lines() if l.startswith("BOOT ")]
+        if len(boots) > 2:
+            raise Failure("a third boot: the CMOS marker did not survive the reset")
+        if vm.proc.poll() is not None:
+            break
+        if vm.remaining() <= 0:
+            raise Failure("timeout waiting for the reset and the second boot")
+        time.sleep(0.02)
+    expect_clean_exit(vm)
+    expect_boot_lines(vm, "linux64", "reset", count=2)
+    if f"RESETTING {method}" not in vm.lines():
+        raise Failure(f"no 'RESETTING {method}' line from the first boot")
+    expect_pass(vm, "reset")
+    got = expect_events(vm, "vm/rebooting", "vm/rebooted", "vm/shutdown")
+    if got.index("vm/rebooting") > got.index("vm/rebooted"):
+        raise Failure("vm/rebooted came before vm/rebooting")
+
+
+def case_triple_fault(vm, opts):
+    vm.start(opts.elf, "test=triplefault")
+    vm.wait_exit()
+    if vm.rc == 0:
+        raise Failure("vmm exited 0 after a triple fault")
+    if "INFO loading an empty IDT and raising #UD" not in vm.lines():
+        raise Failure("the guest did not get to the fault")
+    if any(l.startswith("PASS ") for l in vm.lines()):
+        raise Failure("the guest went on after the triple fault")
+    if not vm.stderr_reader.text().strip():
+        raise Failure("vmm exited non-zero without saying why on stderr")
+    crashed = [p for s, e, p in vm.events() if (s, e) == ("vm", "crashed")]
+    if not crashed:
+        expect_events(vm, "vm/crashed")
+    if not isinstance(crashed[0], dict) or not crashed[0].get("reason"):
+        raise Failure(f"vm/crashed has no reason: {crashed[0]!r}")
+
+
+def case_debug_console(vm, opts):
+    path = os.path.join(vm.work, "debugcon.log")
+    vm.start(opts.elf, "test=debugcon dbgport=0xe9", extra=["--debug-console", f"file={path},iobase=0xe9"])
+    expect_clean_exit(vm)
+    expect_pass(vm, "debugcon")
+    want = f"DEBUGCON hello from the guest\nDEBUGCON{PRINTABLE}\n"
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            got = f.read()
+    except FileNotFoundError:
+        raise Failure(f"--debug-console file {path} was not created")
+    if got != want:
+        raise Failure(f"debug console file holds {got!r:.200}, expected {want!r:.200}")
+
+
+CASES = {
+    "boot-elf": lambda vm, o: case_boot(vm, o, "elf"),
+    "boot-pvh": lambda vm, o: case_boot(vm, o, "pvh"),
+    "boot-bzimage": lambda vm, o: case_boot(vm, o, "bzimage"),
+    "serial-tty": lambda vm, o: case_serial(vm, o, "tty", False),
+    "serial-tty-input": lambda vm, o: case_serial(vm, o, "tty", True),
+    "serial-file": lambda vm, o: case_serial(vm, o, "file", False),
+    "serial-pty": lambda vm, o: case_serial(vm, o, "pty", True),
+    "serial-socket": lambda vm, o: case_serial(vm, o, "socket", True),
+    "pause-resume": case_pause_resume,
+    "usermode": case_usermode,
+    "power-button": case_power_button,
+    "reboot-i8042": lambda vm, o: case_reboot(vm, o, "i8042"),
+    "reboot-acpi": lambda vm, o: case_reboot(vm, o, "acpi"),
+    "triple-fault": case_triple_fault,
+    "debug-console": case_debug_console,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Runs one guest-suite case under vmm.")
+    ap.add_argument("--vmm", required=True)
+    ap.add_argument("--elf", required=True)
+    ap.add_argument("--pvh", required=True)
+    ap.add_argument("--bzimage", required=True)
+    ap.add_argument("--case", required=True, choices=sorted(CASES))
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (printed)")
+    ap.add_argument("--show-log", action="store_true", help="print the serial log and events on success too")
+    opts = ap.parse_args()
+
+    reason = kvm_unusable()
+    if reason:
+        print(f"SKIP {opts.case}: {reason}")
+        return SKIP
+
+    work = tempfile.mkdtemp(prefix=f"vmm-guest-{opts.case}-")
+    vm = Vmm(opts, work, opts.case)
+    started = time.monotonic()
+    status = 1
+    try:
+        CASES[opts.case](vm, opts)
+        status = 0
+        print(f"ok   {opts.case} ({time.monotonic() - started:.2f} s)")
+        if opts.show_log:
+            vm.stop()
+            vm.report()
+    except Skip as e:
+        status = SKIP
+        print(f"SKIP {opts.case}: {e}")
+    except Failure as e:
+        print(f"FAIL {opts.case}: {e} ({time.monotonic() - started:.2f} s)")
+        vm.stop()
+        vm.report()
+    finally:
+        vm.stop()
+        if opts.keep:
+            print(f"work directory: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

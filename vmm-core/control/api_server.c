@@ -383,7 +383,6 @@ static void send_too_large(ApiConn *c)
 
 /* ------------------------------------------------------------ connections */
 
-
 static bool conn_dead(ApiConn *c)
 {
     pthread_mutex_lock(&c->server->lock);

@@ -14,6 +14,8 @@
  */
 #include "api_server.h"
 
+#include "unix_socket.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -660,57 +662,19 @@ static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
     return -err;
 }
 
-/* A socket file nobody accepts on is left over from a VMM that died. */
-static int remove_stale_socket(const char *path, const struct sockaddr_un *addr, char *errbuf, size_t errlen)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : fail(errbuf, errlen, errno, "%s", path);
-    if (!S_ISSOCK(st.st_mode))
-        return fail(errbuf, errlen, EEXIST, "%s exists and is not a socket; not replacing it", path);
-    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (probe < 0)
-        return fail(errbuf, errlen, errno, "socket");
-    int r = connect(probe, (const struct sockaddr *)addr, sizeof(*addr));
-    int err = r < 0 ? errno : 0;
-    close(probe);
-    if (err != ECONNREFUSED && err != ENOENT)
-        return fail(errbuf, errlen, EADDRINUSE, "%s is in use by another process", path);
-    if (unlink(path) < 0 && errno != ENOENT)
-        return fail(errbuf, errlen, errno, "cannot remove the stale socket %s", path);
-    return 0;
-}
-
 static int listen_on_path(ApiServer *s, const char *path, char *errbuf, size_t errlen)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (path[0] == '\0' || strlen(path) >= sizeof(addr.sun_path))
-        return fail(errbuf, errlen, ENAMETOOLONG, "socket path \"%s\" is empty or longer than %zu bytes",
-                    path, sizeof(addr.sun_path) - 1);
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    int r = remove_stale_socket(path, &addr, errbuf, errlen);
-    if (r < 0)
-        return r;
-
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = unix_socket_listen(path, API_MAX_CLIENTS, &s->path_dev, &s->path_ino);
+    if (fd == -ENAMETOOLONG)
+        return fail(errbuf, errlen, ENAMETOOLONG, "socket path \"%s\" is empty or longer than %zu bytes", path,
+                    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    if (fd == -EEXIST)
+        return fail(errbuf, errlen, EEXIST, "%s exists and is not a socket; not replacing it", path);
+    if (fd == -EADDRINUSE)
+        return fail(errbuf, errlen, EADDRINUSE, "%s is in use by another process", path);
     if (fd < 0)
-        return fail(errbuf, errlen, errno, "socket");
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        r = fail(errbuf, errlen, errno, "cannot bind %s", path);
-        close(fd);
-        return r;
-    }
-    /* Before listen(): nobody can connect while the mode is still wide. */
-    struct stat st;
-    if (chmod(path, 0600) < 0 || stat(path, &st) < 0 || listen(fd, API_MAX_CLIENTS) < 0) {
-        r = fail(errbuf, errlen, errno, "cannot listen on %s", path);
-        close(fd);
-        unlink(path);
-        return r;
-    }
+        return fail(errbuf, errlen, -fd, "cannot listen on %s", path);
     s->path = strdup(path);
-    s->path_dev = st.st_dev;
-    s->path_ino = st.st_ino;
     s->listen_fd = fd;
     s->listen_packet = false;
     return 0;
@@ -837,9 +801,7 @@ void api_server_free(ApiServer *s)
         close(s->listen_fd);
     }
     /* Only our own socket file: another VMM may have replaced it since. */
-    struct stat st;
-    if (s->path && lstat(s->path, &st) == 0 && st.st_dev == s->path_dev && st.st_ino == s->path_ino)
-        unlink(s->path);
+    unix_socket_unlink_if_ours(s->path, s->path_dev, s->path_ino);
 
     for (;;) {
         pthread_mutex_lock(&s->lock);

@@ -13,6 +13,8 @@
  */
 #include "char_backend.h"
 
+#include "unix_socket.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -455,55 +457,20 @@ static int open_file(CharBackend *be, const char *path)
     return be->out_fd < 0 ? -errno : 0;
 }
 
-/* A socket file left by a VMM that died is replaced; a live one is not. */
-static int clear_stale_socket(const char *path, const struct sockaddr_un *addr)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (!S_ISSOCK(st.st_mode))
-        return -EEXIST;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int r = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
-    int err = errno;
-    close(fd);
-    if (r == 0)
-        return -EADDRINUSE;
-    if (err != ECONNREFUSED)
-        return -err;
-    return unlink(path) < 0 ? -errno : 0;
-}
-
 static int open_socket(CharBackend *be, const char *path)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (!be->loop || strlen(path) >= sizeof(addr.sun_path))
+    if (!be->loop)
         return -EINVAL;
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    int r = clear_stale_socket(path, &addr);
-    if (r < 0)
-        return r;
-    be->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (be->listen_fd < 0)
-        return -errno;
-    if (bind(be->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-        return -errno;
+    int fd = unix_socket_listen(path, 4, &be->socket_dev, &be->socket_ino);
+    if (fd < 0)
+        return fd;
+    be->listen_fd = fd;
     be->socket_path = strdup(path);
     if (!be->socket_path) {
         unlink(path);
         return -ENOMEM;
     }
-    struct stat st;
-    if (stat(path, &st) == 0) {
-        be->socket_dev = st.st_dev;
-        be->socket_ino = st.st_ino;
-    }
-    if (listen(be->listen_fd, 4) < 0)
-        return -errno;
-    r = event_loop_add(be->loop, be->listen_fd, EPOLLIN, on_listen, be);
-    return r;
+    return event_loop_add(be->loop, be->listen_fd, EPOLLIN, on_listen, be);
 }
 
 CharBackend *char_backend_new(const CharBackendParams *p)
@@ -597,9 +564,7 @@ void char_backend_free(CharBackend *be)
         close(be->listen_fd);
     if (be->socket_path) {
         /* Only the socket we bound: someone may have replaced it since. */
-        struct stat st;
-        if (stat(be->socket_path, &st) == 0 && st.st_dev == be->socket_dev && st.st_ino == be->socket_ino)
-            unlink(be->socket_path);
+        unix_socket_unlink_if_ours(be->socket_path, be->socket_dev, be->socket_ino);
         free(be->socket_path);
     }
     if (be->owns_stdin) {

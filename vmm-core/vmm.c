@@ -302,7 +302,8 @@ static int build_vm(Vmm *vmm)
         .max_vcpus = cfg->cpus.max_vcpus,
         .serial = cfg->serial.mode != CONSOLE_MODE_OFF,
         .pvpanic = cfg->pvpanic,
-        .pci = false,
+        /* The PCI host bridge always exists (vmm_devices.c), devices or not. */
+        .pci = true,
     };
     uint64_t rsdp = 0;
     if (acpi_build_tables(&vmm->mem, &platform, &rsdp, err, sizeof(err)) < 0)
@@ -632,7 +633,8 @@ int vmm_run(const VmConfig *cfg, const VmmOptions *opts)
     }
 
     VmControl control = {.request = device_request, .ctx = vmm};
-    if (vmm_devices_create(&vmm->devices, cfg, vmm->loop, &vmm->vm, control, &vmm->pio, err, sizeof(err)) < 0) {
+    if (vmm_devices_create(&vmm->devices, cfg, vmm->loop, &vmm->vm, control, &vmm->pio, &vmm->mmio, &vmm->mem,
+                           vmm->events, err, sizeof(err)) < 0) {
         fail("%s", err);
         goto out;
     }

@@ -3,17 +3,21 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "acpi_pm.h"
+#include "blk.h"
 #include "debug_console.h"
 #include "guest_memory.h"
 #include "i8042.h"
 #include "layout.h"
 #include "post.h"
 #include "pvpanic.h"
+#include "rng.h"
 #include "rtc.h"
 #include "serial.h"
+#include "virtio_pci.h"
 
 static int attach(Bus *pio, uint64_t port, uint64_t len, const BusDevice *dev, char *errbuf, size_t errlen)
 {
@@ -33,13 +37,102 @@ static int created(void *dev, const char *what, char *errbuf, size_t errlen)
     return r;
 }
 
+static void reset_port_write(void *ctx, uint8_t value)
+{
+    acpi_pm_reset_write(ctx, value);
+}
+
+static uint8_t reset_port_read(void *ctx)
+{
+    return acpi_pm_reset_read(ctx);
+}
+
+static void virtio_emit(void *ctx, const char *event, const char *id)
+{
+    VmmDevices *d = ctx;
+    const char *props[] = {"id", id, NULL};
+    if (d->events)
+        event_monitor_emit(d->events, "virtio-device", event, props);
+}
+
+/* Cloud Hypervisor's default device names. */
+static void default_id(char *buf, size_t len, const char *given, const char *prefix, size_t index)
+{
+    if (given)
+        snprintf(buf, len, "%s", given);
+    else
+        snprintf(buf, len, "%s%zu", prefix, index);
+}
+
+static int create_pci(VmmDevices *d, const VmConfig *cfg, Vm *vm, Bus *pio, Bus *mmio, const GuestMemory *mem,
+                      char *errbuf, size_t errlen)
+{
+    int r;
+    d->pci = calloc(1, sizeof(*d->pci));
+    d->irq = calloc(1, sizeof(*d->irq));
+    if (!d->pci || !d->irq) {
+        free(d->pci);
+        free(d->irq);
+        d->pci = NULL;
+        d->irq = NULL;
+        snprintf(errbuf, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    pci_bus_init(d->pci);
+    kvm_irq_init(d->irq, vm);
+    /* 0xcf9 is inside the CONFIG_ADDRESS dword: the bus hands it over. */
+    d->pci->reset_write = reset_port_write;
+    d->pci->reset_read = reset_port_read;
+    d->pci->reset_ctx = d->acpi_pm;
+    if ((r = pci_bus_attach(d->pci, pio, mmio)) < 0) {
+        snprintf(errbuf, errlen, "cannot place the PCI host bridge: %s", strerror(-r));
+        return r;
+    }
+
+    VirtioPciConfig tc = {
+        .mem = mem,
+        .vm = vm,
+        .irq = d->irq,
+        .set_intx = vm_irq_line_cb,
+        .intx_ctx = vm,
+        .emit = virtio_emit,
+        .emit_ctx = d,
+    };
+    char id[128];
+    if (cfg->n_disks) {
+        d->disks = calloc(cfg->n_disks, sizeof(*d->disks));
+        if (!d->disks) {
+            snprintf(errbuf, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < cfg->n_disks; i++) {
+        default_id(id, sizeof(id), cfg->disks[i].id, "_disk", i);
+        d->disks[i] = virtio_blk_new(&cfg->disks[i], id, &tc, errbuf, errlen);
+        if (!d->disks[i])
+            return -EINVAL;
+        d->n_disks = i + 1;
+        if ((r = virtio_blk_attach(d->disks[i], d->pci, errbuf, errlen)) < 0)
+            return r;
+    }
+    if (cfg->rng.src) {
+        d->rng = virtio_rng_new(&cfg->rng, "_rng", &tc, errbuf, errlen);
+        if (!d->rng)
+            return -EINVAL;
+        if ((r = virtio_rng_attach(d->rng, d->pci, errbuf, errlen)) < 0)
+            return r;
+    }
+    return 0;
+}
+
 int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *vm, VmControl control, Bus *pio,
-                       char *errbuf, size_t errlen)
+                       Bus *mmio, const GuestMemory *mem, EventMonitor *events, char *errbuf, size_t errlen)
 {
     int r;
     memset(d, 0, sizeof(*d));
     d->irq_com1 = (IrqLine){.set_level = vm_irq_line_cb, .ctx = vm, .gsi = IRQ_COM1};
     d->irq_sci = (IrqLine){.set_level = vm_irq_line_cb, .ctx = vm, .gsi = IRQ_ACPI_SCI};
+    d->events = events;
 
     if (serial_config_enabled(&cfg->serial)) {
         errno = 0;
@@ -67,8 +160,10 @@ int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *
     d->acpi_pm = acpi_pm_new(&d->irq_sci, &control);
     if ((r = created(d->acpi_pm, "the ACPI PM block", errbuf, errlen)) < 0 ||
         (r = attach(pio, PORT_ACPI_PM1A_EVT, 4, acpi_pm_evt_bus_device(d->acpi_pm), errbuf, errlen)) < 0 ||
-        (r = attach(pio, PORT_ACPI_PM1A_CNT, 2, acpi_pm_cnt_bus_device(d->acpi_pm), errbuf, errlen)) < 0 ||
-        (r = attach(pio, PORT_ACPI_RESET, 1, acpi_pm_reset_bus_device(d->acpi_pm), errbuf, errlen)) < 0)
+        (r = attach(pio, PORT_ACPI_PM1A_CNT, 2, acpi_pm_cnt_bus_device(d->acpi_pm), errbuf, errlen)) < 0)
+        goto fail;
+    /* The reset register at 0xcf9 is reached through the PCI bus's 0xcf8 range. */
+    if ((r = create_pci(d, cfg, vm, pio, mmio, mem, errbuf, errlen)) < 0)
         goto fail;
 
     errno = 0;
@@ -102,6 +197,18 @@ fail:
 
 void vmm_devices_destroy(VmmDevices *d)
 {
+    /* Workers stop before anything they might touch goes away. */
+    for (size_t i = 0; i < d->n_disks; i++)
+        virtio_blk_free(d->disks[i]);
+    free(d->disks);
+    if (d->rng)
+        virtio_rng_free(d->rng);
+    if (d->pci)
+        pci_bus_destroy(d->pci);
+    free(d->pci);
+    if (d->irq)
+        kvm_irq_destroy(d->irq);
+    free(d->irq);
     if (d->serial)
         serial_free(d->serial);
     if (d->i8042)
@@ -129,6 +236,15 @@ void vmm_devices_reset(VmmDevices *d)
         rtc_reset(d->rtc);
     if (d->acpi_pm)
         acpi_pm_reset(d->acpi_pm);
+    /* The old VM took its irqfds, ioeventfds and routes with it. */
+    for (size_t i = 0; i < d->n_disks; i++)
+        virtio_pci_reboot(virtio_blk_transport(d->disks[i]));
+    if (d->rng)
+        virtio_pci_reboot(virtio_rng_transport(d->rng));
+    if (d->pci)
+        pci_bus_reset(d->pci);
+    if (d->irq)
+        kvm_irq_reset(d->irq);
 }
 
 void vmm_devices_power_button(VmmDevices *d)
@@ -147,8 +263,64 @@ static void add_u64(json_object *o, const char *key, uint64_t v)
     json_object_object_add(o, key, json_object_new_uint64(v));
 }
 
+static void add_virtio_counters(json_object *o, VirtioPci *t)
+{
+    VirtioCounters c;
+    virtio_pci_get_counters(t, &c);
+    add_u64(o, "notifications", c.notifications);
+    add_u64(o, "interrupts", c.interrupts);
+    add_u64(o, "requests", c.chains);
+    add_u64(o, "chain_errors", c.chain_errors);
+    add_u64(o, "needs_reset", c.needs_reset);
+    add_u64(o, "resets", c.resets);
+    add_u64(o, "activations", c.activations);
+    add_u64(o, "feature_refusals", c.feature_refusals);
+    add_u64(o, "bad_accesses", c.bad_accesses);
+}
+
+static void add_pci_counters(const VmmDevices *d, json_object *counters)
+{
+    for (size_t i = 0; i < d->n_disks; i++) {
+        VirtioBlkCounters c;
+        virtio_blk_get_counters(d->disks[i], &c);
+        json_object *o = json_object_new_object();
+        add_virtio_counters(o, virtio_blk_transport(d->disks[i]));
+        add_u64(o, "read_ops", c.read_ops);
+        add_u64(o, "read_bytes", c.read_bytes);
+        add_u64(o, "write_ops", c.write_ops);
+        add_u64(o, "write_bytes", c.write_bytes);
+        add_u64(o, "flush_ops", c.flush_ops);
+        add_u64(o, "get_id_ops", c.get_id_ops);
+        add_u64(o, "discard_ops", c.discard_ops);
+        add_u64(o, "write_zeroes_ops", c.write_zeroes_ops);
+        add_u64(o, "request_errors", c.request_errors);
+        add_u64(o, "io_errors", c.io_errors);
+        add_u64(o, "unsupported", c.unsupported);
+        json_object_object_add(counters, virtio_pci_id(virtio_blk_transport(d->disks[i])), o);
+    }
+    if (d->rng) {
+        VirtioRngCounters c;
+        virtio_rng_get_counters(d->rng, &c);
+        json_object *o = json_object_new_object();
+        add_virtio_counters(o, virtio_rng_transport(d->rng));
+        add_u64(o, "read_ops", c.requests);
+        add_u64(o, "read_bytes", c.bytes);
+        add_u64(o, "request_errors", c.request_errors);
+        json_object_object_add(counters, "_rng", o);
+    }
+    if (d->pci) {
+        json_object *o = json_object_new_object();
+        add_u64(o, "config_reads", d->pci->counters.config_reads);
+        add_u64(o, "config_writes", d->pci->counters.config_writes);
+        add_u64(o, "config_unclaimed", d->pci->counters.config_unclaimed);
+        add_u64(o, "bar_unclaimed", d->pci->counters.bar_unclaimed);
+        json_object_object_add(counters, "pci", o);
+    }
+}
+
 void vmm_devices_add_counters(const VmmDevices *d, json_object *counters)
 {
+    add_pci_counters(d, counters);
     if (d->serial) {
         SerialCounters c;
         serial_get_counters(d->serial, &c);

@@ -13,6 +13,10 @@
 #include "bus.h"
 #include "config.h"
 #include "event_loop.h"
+#include "event_monitor.h"
+#include "guest_memory.h"
+#include "irq.h"
+#include "pci.h"
 #include "platform.h"
 #include "vm.h"
 
@@ -23,6 +27,8 @@ typedef struct AcpiPm AcpiPm;
 typedef struct Pvpanic Pvpanic;
 typedef struct DebugConsole DebugConsole;
 typedef struct PostPort PostPort;
+typedef struct VirtioBlk VirtioBlk;
+typedef struct VirtioRng VirtioRng;
 
 typedef struct VmmDevices {
     Serial *serial;
@@ -33,12 +39,22 @@ typedef struct VmmDevices {
     DebugConsole *debug_console;
     PostPort *post;
     IrqLine irq_com1, irq_sci;
+    /* PCI bus 0 (always present: host bridge, 0xcf8/0xcfc, ECAM) and the
+     * virtio-pci functions on it. */
+    PciBus *pci;
+    KvmIrq *irq;
+    EventMonitor *events;
+    VirtioBlk **disks;
+    size_t n_disks;
+    VirtioRng *rng;
 } VmmDevices;
 
+/* vm may not exist yet (its fd is read when devices need it); mem must. */
 int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *vm, VmControl control, Bus *pio,
-                       char *errbuf, size_t errlen);
+                       Bus *mmio, const GuestMemory *mem, EventMonitor *events, char *errbuf, size_t errlen);
 void vmm_devices_destroy(VmmDevices *d);
-/* Back to power-on state for a guest reset (CMOS RAM survives, as on hardware). */
+/* Back to power-on state for a guest reset (CMOS RAM survives, as on
+ * hardware). Called after the old KVM VM is gone, before the new one. */
 void vmm_devices_reset(VmmDevices *d);
 void vmm_devices_power_button(VmmDevices *d);
 /* The serial pty path when --serial pty, else NULL. */

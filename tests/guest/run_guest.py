@@ -538,6 +538,87 @@ def case_debug_console(vm, opts):
         raise Failure(f"debug console file holds {got!r:.200}, expected {want!r:.200}")
 
 
+# ------------------------------------------------------------ PCI / virtio
+
+IMAGE_FILL = 0xAB
+
+
+def make_image(path, size):
+    with open(path, "wb") as f:
+        f.write(bytes([IMAGE_FILL]) * size)
+
+
+def seeded_pattern(size, seed):
+    mask = (1 << 64) - 1
+    return b"".join(struct.pack("<Q", ((k + seed) * PATTERN_MULTIPLIER) & mask) for k in range(size // 8))
+
+
+def case_pci_enum(vm, opts):
+    img = os.path.join(vm.work, "disk.img")
+    make_image(img, 1 << 20)
+    vm.start(opts.elf, "test=pci disks=1", extra=["--disk", f"path={img}"])
+    expect_clean_exit(vm)
+    expect_pass(vm, "pci")
+
+
+def case_virtio_blk(vm, opts, direct):
+    img = os.path.join(vm.work, "disk.img")
+    size = (1 << 20) + 300  # a partial last sector the guest must never see
+    make_image(img, size)
+    cap = size // 512
+    serial = "vmm-serial-42"
+    disk = f"path={img},serial={serial}" + (",direct=on" if direct else "")
+    vm.start(opts.elf, f"test=blk cap={cap} serial={serial}", extra=["--disk", disk])
+    expect_clean_exit(vm)
+    expect_pass(vm, "blk")
+    with open(img, "rb") as f:
+        data = f.read()
+    fill = bytes([IMAGE_FILL])
+    if len(data) != size:
+        raise Failure(f"the image changed size: {len(data)}, was {size}")
+    if data[:4096] != seeded_pattern(4096, 1):
+        raise Failure("sectors 0-7 of the image do not hold the guest's pattern")
+    if data[(cap - 1) * 512:cap * 512] != seeded_pattern(512, 2):
+        raise Failure("the last sector of the image does not hold the guest's pattern")
+    if data[16 * 512:17 * 512] != bytes(512):
+        raise Failure("sector 16 is not zero after WRITE_ZEROES")
+    if data[4096:8192] != fill * 4096 or data[17 * 512:18 * 512] != fill * 512:
+        raise Failure("sectors the guest never wrote changed")
+    if data[cap * 512:] != fill * (size - cap * 512):
+        raise Failure("the partial tail sector was touched")
+    got = [(s, e, p) for s, e, p in vm.events() if s == "virtio-device"]
+    if not any(e == "activated" and p == {"id": "_disk0"} for _, e, p in got):
+        raise Failure(f"no virtio-device/activated for _disk0 (got {got})")
+    if not any(e == "reset" and p == {"id": "_disk0"} for _, e, p in got):
+        raise Failure(f"no virtio-device/reset for _disk0 (got {got})")
+
+
+def case_virtio_rng(vm, opts):
+    vm.start(opts.elf, "test=rng")
+    expect_clean_exit(vm)
+    expect_pass(vm, "rng")
+
+
+def case_virtio_hostile(vm, opts):
+    img = os.path.join(vm.work, "disk.img")
+    make_image(img, 1 << 20)
+    vm.start(opts.elf, "test=hostile", extra=["--disk", f"path={img}"], stdin_pipe=True, timeout=90)
+    m = vm.wait_for(r"HOSTILE broken=(\d+)", "the hostile driver to finish")
+    broken = int(m.group(1))
+    vm.wait_for(r"READY hostile", "the hostile driver to finish")
+    counters = vm.api("vm.counters")
+    disk = counters.get("_disk0", {}) if isinstance(counters, dict) else {}
+    print(f"INFO _disk0 counters: {json.dumps(disk)}")
+    want = {"chain_errors": broken, "needs_reset": broken, "request_errors": 1, "feature_refusals": 2,
+            "bad_accesses": 1}
+    low = {k: disk.get(k) for k, v in want.items() if not isinstance(disk.get(k), int) or disk[k] < v}
+    if low:
+        raise Failure(f"counters below what the guest provoked: {low} (wanted at least {want})")
+    vm.send_serial("\n")
+    expect_clean_exit(vm)
+    expect_pass(vm, "hostile")
+
+
 CASES = {
     "boot-elf": lambda vm, o: case_boot(vm, o, "elf"),
     "boot-pvh": lambda vm, o: case_boot(vm, o, "pvh"),
@@ -554,6 +635,11 @@ CASES = {
     "reboot-acpi": lambda vm, o: case_reboot(vm, o, "acpi"),
     "triple-fault": case_triple_fault,
     "debug-console": case_debug_console,
+    "pci-enum": case_pci_enum,
+    "virtio-blk": lambda vm, o: case_virtio_blk(vm, o, False),
+    "virtio-blk-direct": lambda vm, o: case_virtio_blk(vm, o, True),
+    "virtio-rng": case_virtio_rng,
+    "virtio-hostile": case_virtio_hostile,
 }
 
 

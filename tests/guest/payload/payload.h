@@ -198,3 +198,5 @@ void reset_acpi(void);
 /* ---- tests (tests.c) ---- */
 
 void run_test(const char *name);
+/* PCI and virtio tests (virtio_tests.c); false when name is not one. */
+bool run_virtio_test(const char *name);

@@ -584,5 +584,7 @@ void run_test(const char *name)
             return;
         }
     }
+    if (run_virtio_test(name))
+        return;
     fail("unknown test");
 }

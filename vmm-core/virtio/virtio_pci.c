@@ -1,0 +1,670 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "virtio_pci.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define CAP_COMMON 1
+#define CAP_NOTIFY 2
+#define CAP_ISR    3
+#define CAP_DEVICE 4
+
+#define ISR_QUEUE  1
+#define ISR_CONFIG 2
+
+#define COMMON_SIZE 0x40
+#define CTL_TOKEN   UINT64_MAX
+
+struct VirtioPci {
+    PciDevice pci;
+    const VirtioDeviceOps *ops;
+    void *dev;
+    char *id;
+    const GuestMemory *mem;
+    Vm *vm;
+    KvmIrq *irq;
+    void (*set_intx)(void *ctx, uint32_t gsi, int level);
+    void *intx_ctx;
+    void (*emit)(void *ctx, const char *event, const char *id);
+    void *emit_ctx;
+
+    pthread_mutex_t lock; /* everything below */
+    uint64_t device_features, driver_features;
+    uint32_t device_feature_select, driver_feature_select;
+    uint16_t config_vector;
+    uint8_t status;
+    uint8_t config_generation;
+    uint16_t queue_select;
+    uint16_t num_queues, max_queue_size;
+    Virtqueue *queues;
+    uint8_t isr;
+    bool intx_level;
+    uint64_t bar_addr; /* where notify ioeventfds are registered, 0: none */
+    int *notify_fds;
+    KvmMsiVector *vectors; /* num_queues + 1 */
+    uint16_t n_vectors;
+    VirtioCounters counters;
+
+    int epfd, ctl_fd;
+    pthread_t worker;
+    bool worker_started;
+    bool stopping;
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+
+const char *virtio_pci_id(const VirtioPci *t)
+{
+    return t->id;
+}
+
+/* ------------------------------------------------------- interrupts */
+
+static void set_intx(VirtioPci *t, bool level)
+{
+    if (t->intx_level == level)
+        return;
+    t->intx_level = level;
+    pci_device_set_intx_status(&t->pci, level);
+    if (t->set_intx)
+        t->set_intx(t->intx_ctx, pci_device_intx_gsi(&t->pci), level);
+}
+
+/* Lock held. */
+static void raise_interrupt(VirtioPci *t, uint16_t vector, uint8_t isr_bit)
+{
+    t->counters.interrupts++;
+    if (t->pci.has_msix && pci_msix_notify(&t->pci.msix, vector))
+        return;
+    t->isr |= isr_bit;
+    set_intx(t, true);
+}
+
+static void msix_vector_update(void *ctx, uint16_t v, bool usable, uint64_t addr, uint32_t data)
+{
+    VirtioPci *t = ctx;
+    if (!t->irq || v >= t->n_vectors)
+        return;
+    if (usable)
+        kvm_irq_msi_vector_route(t->irq, &t->vectors[v], addr, data);
+    else
+        kvm_irq_msi_vector_unroute(t->irq, &t->vectors[v]);
+}
+
+static void msix_deliver(void *ctx, uint16_t v)
+{
+    VirtioPci *t = ctx;
+    if (t->irq && v < t->n_vectors)
+        kvm_irq_msi_vector_signal(&t->vectors[v]);
+}
+
+/* Lock held: the device cannot go on until the driver resets it. */
+static void needs_reset(VirtioPci *t, uint16_t q, const char *why)
+{
+    t->counters.chain_errors++;
+    if (t->status & VIRTIO_STATUS_NEEDS_RESET)
+        return;
+    t->counters.needs_reset++;
+    fprintf(stderr, "vmm: %s: queue %u: %s; device needs reset\n", t->id, q, why ? why : "broken ring");
+    t->status |= VIRTIO_STATUS_NEEDS_RESET;
+    t->config_generation++;
+    raise_interrupt(t, t->config_vector, ISR_CONFIG);
+}
+
+/* ------------------------------------------------------------ queues */
+
+static bool queue_live(VirtioPci *t, uint16_t q)
+{
+    return (t->status & VIRTIO_STATUS_DRIVER_OK) &&
+           !(t->status & (VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)) && q < t->num_queues &&
+           t->queues[q].ready;
+}
+
+/* Lock held. Takes every chain the driver published, hands each to the
+ * device, and raises at most one interrupt for the batch. */
+static void process_queue(VirtioPci *t, uint16_t q)
+{
+    Virtqueue *vq = &t->queues[q];
+    bool pushed = false;
+    for (;;) {
+        VirtqChain c;
+        VirtqPop p = virtq_pop(vq, &c);
+        if (p == VIRTQ_BROKEN) {
+            needs_reset(t, q, vq->error);
+            return;
+        }
+        if (p == VIRTQ_EMPTY) {
+            /* Re-check after publishing avail_event: the driver may have
+             * added a chain without kicking because it saw the old one. */
+            virtq_update_avail_event(vq);
+            if (!virtq_has_work(vq))
+                break;
+            continue;
+        }
+        uint32_t len = t->ops->handle(t->dev, q, vq, &c);
+        if (virtq_push(vq, c.head, len) < 0) {
+            needs_reset(t, q, "used ring unwritable");
+            return;
+        }
+        t->counters.chains++;
+        pushed = true;
+    }
+    if (pushed && virtq_should_notify(vq))
+        raise_interrupt(t, vq->msix_vector, ISR_QUEUE);
+}
+
+static void *worker_main(void *arg)
+{
+    VirtioPci *t = arg;
+    for (;;) {
+        struct epoll_event ev[16];
+        int n = epoll_wait(t->epfd, ev, 16, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t tok = ev[i].data.u64, v;
+            if (tok == CTL_TOKEN) {
+                if (read(t->ctl_fd, &v, sizeof(v)) < 0) {
+                    /* spurious wake-up */
+                }
+                pthread_mutex_lock(&t->lock);
+                bool stop = t->stopping;
+                pthread_mutex_unlock(&t->lock);
+                if (stop)
+                    return NULL;
+                continue;
+            }
+            uint16_t q = (uint16_t)tok;
+            if (read(t->notify_fds[q], &v, sizeof(v)) < 0)
+                continue;
+            pthread_mutex_lock(&t->lock);
+            t->counters.notifications++;
+            if (queue_live(t, q))
+                process_queue(t, q);
+            pthread_mutex_unlock(&t->lock);
+        }
+    }
+    return NULL;
+}
+
+static void kick(VirtioPci *t, uint16_t q)
+{
+    uint64_t one = 1;
+    if (write(t->notify_fds[q], &one, sizeof(one)) < 0) {
+        /* saturated: a kick is pending anyway */
+    }
+}
+
+/* ------------------------------------------------- ioeventfds (lock held) */
+
+static void notify_unregister(VirtioPci *t)
+{
+    if (!t->bar_addr)
+        return;
+    for (uint16_t q = 0; q < t->num_queues; q++)
+        kvm_ioeventfd_deassign(t->vm, t->bar_addr + VIRTIO_PCI_NOTIFY + VIRTIO_PCI_NOTIFY_MULT * q, 2,
+                               t->notify_fds[q]);
+    t->bar_addr = 0;
+}
+
+static void notify_register(VirtioPci *t, uint64_t bar)
+{
+    notify_unregister(t);
+    if (!bar || !t->vm)
+        return;
+    t->bar_addr = bar;
+    /* A failure (another BAR already claimed the address) only costs a
+     * userspace exit per kick: bar_write forwards those to the eventfd. */
+    for (uint16_t q = 0; q < t->num_queues; q++)
+        kvm_ioeventfd_assign(t->vm, bar + VIRTIO_PCI_NOTIFY + VIRTIO_PCI_NOTIFY_MULT * q, 2,
+                             t->notify_fds[q]);
+}
+
+static void bar_mapped(PciDevice *d, int bar, uint64_t addr)
+{
+    VirtioPci *t = d->opaque;
+    if (bar != 0)
+        return;
+    pthread_mutex_lock(&t->lock);
+    notify_register(t, addr);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* ------------------------------------------------------------- reset */
+
+/* Lock held. */
+static void device_reset(VirtioPci *t)
+{
+    bool was_live = t->status != 0;
+    t->status = 0;
+    t->driver_features = 0;
+    t->device_feature_select = t->driver_feature_select = 0;
+    t->config_vector = VIRTIO_MSI_NO_VECTOR;
+    t->queue_select = 0;
+    t->isr = 0;
+    set_intx(t, false);
+    for (uint16_t q = 0; q < t->num_queues; q++)
+        virtq_reset(&t->queues[q], t->max_queue_size);
+    if (t->ops->reset)
+        t->ops->reset(t->dev);
+    if (was_live) {
+        t->counters.resets++;
+        if (t->emit)
+            t->emit(t->emit_ctx, "reset", t->id);
+    }
+}
+
+/* ---------------------------------------------------- common config */
+
+static void common_snapshot(VirtioPci *t, uint8_t *c)
+{
+    memset(c, 0, COMMON_SIZE);
+    put32(c + 0x00, t->device_feature_select);
+    uint32_t df =
+        t->device_feature_select < 2 ? (uint32_t)(t->device_features >> (32 * t->device_feature_select)) : 0;
+    put32(c + 0x04, df);
+    put32(c + 0x08, t->driver_feature_select);
+    uint32_t gf =
+        t->driver_feature_select < 2 ? (uint32_t)(t->driver_features >> (32 * t->driver_feature_select)) : 0;
+    put32(c + 0x0c, gf);
+    put16(c + 0x10, t->config_vector);
+    put16(c + 0x12, t->num_queues);
+    c[0x14] = t->status;
+    c[0x15] = t->config_generation;
+    put16(c + 0x16, t->queue_select);
+    if (t->queue_select < t->num_queues) {
+        const Virtqueue *vq = &t->queues[t->queue_select];
+        put16(c + 0x18, vq->size);
+        put16(c + 0x1a, vq->msix_vector);
+        put16(c + 0x1c, vq->ready);
+        put16(c + 0x1e, t->queue_select); /* queue_notify_off */
+        put64(c + 0x20, vq->desc);
+        put64(c + 0x28, vq->avail);
+        put64(c + 0x30, vq->used);
+        put16(c + 0x38, t->queue_select); /* queue_notify_data (unused) */
+    }
+}
+
+static uint16_t checked_vector(VirtioPci *t, uint16_t v)
+{
+    /* virtio 1.2, 4.1.5.1.2: a vector the device cannot use reads back as
+     * NO_VECTOR, which is how drivers learn the mapping failed. */
+    return v < t->n_vectors ? v : VIRTIO_MSI_NO_VECTOR;
+}
+
+/* Lock held. */
+static void write_status(VirtioPci *t, uint8_t v)
+{
+    if (v == 0) {
+        device_reset(t);
+        return;
+    }
+    uint8_t old = t->status;
+    /* Bits are only ever added (a reset clears them); NEEDS_RESET is ours. */
+    uint8_t want = (uint8_t)((old | v) & ~VIRTIO_STATUS_NEEDS_RESET) | (old & VIRTIO_STATUS_NEEDS_RESET);
+    if ((want & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
+        bool ok = !(t->driver_features & ~t->device_features) &&
+                  (t->driver_features & (1ULL << VIRTIO_F_VERSION_1));
+        if (!ok) {
+            want &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+            t->counters.feature_refusals++;
+        }
+    }
+    if ((want & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
+        if (!(want & VIRTIO_STATUS_FEATURES_OK)) {
+            want &= (uint8_t)~VIRTIO_STATUS_DRIVER_OK;
+            t->counters.bad_accesses++;
+        } else {
+            t->status = want;
+            t->counters.activations++;
+            if (t->emit)
+                t->emit(t->emit_ctx, "activated", t->id);
+            /* Buffers published before DRIVER_OK are processed now. */
+            for (uint16_t q = 0; q < t->num_queues; q++)
+                if (t->queues[q].ready)
+                    kick(t, q);
+            return;
+        }
+    }
+    t->status = want;
+}
+
+/* Lock held. */
+static void queue_enable(VirtioPci *t, Virtqueue *vq)
+{
+    if (vq->ready || (t->status & VIRTIO_STATUS_NEEDS_RESET))
+        return;
+    if (vq->size > t->max_queue_size) {
+        vq->error = "queue size above the maximum";
+        needs_reset(t, (uint16_t)(vq - t->queues), vq->error);
+        return;
+    }
+    bool event_idx = t->driver_features & (1ULL << VIRTIO_F_EVENT_IDX);
+    bool indirect = t->driver_features & (1ULL << VIRTIO_F_INDIRECT_DESC);
+    if (virtq_activate(vq, t->mem, event_idx, indirect) < 0) {
+        needs_reset(t, (uint16_t)(vq - t->queues), vq->error);
+        return;
+    }
+    vq->ready = true;
+}
+
+static void common_write(VirtioPci *t, uint32_t off, const uint8_t *data, uint32_t len)
+{
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < len; i++)
+        v |= (uint64_t)data[i] << (8 * i);
+    Virtqueue *vq = t->queue_select < t->num_queues ? &t->queues[t->queue_select] : NULL;
+    /* Queue setup is frozen once the queue is enabled or the device runs. */
+    bool q_writable = vq && !vq->ready && !(t->status & VIRTIO_STATUS_DRIVER_OK);
+    bool features_open = !(t->status & VIRTIO_STATUS_FEATURES_OK);
+
+#define FIELD(o, l) (off == (o) && len == (l))
+    if (FIELD(0x00, 4))
+        t->device_feature_select = (uint32_t)v;
+    else if (FIELD(0x08, 4))
+        t->driver_feature_select = (uint32_t)v;
+    else if (FIELD(0x0c, 4) && features_open && t->driver_feature_select < 2) {
+        unsigned sh = 32 * t->driver_feature_select;
+        t->driver_features = (t->driver_features & ~(0xffffffffULL << sh)) | (v << sh);
+    } else if (FIELD(0x10, 2))
+        t->config_vector = checked_vector(t, (uint16_t)v);
+    else if (FIELD(0x14, 1))
+        write_status(t, (uint8_t)v);
+    else if (FIELD(0x16, 2))
+        t->queue_select = (uint16_t)v;
+    else if (FIELD(0x18, 2) && q_writable)
+        vq->size = (uint16_t)v;
+    else if (FIELD(0x1a, 2) && vq)
+        vq->msix_vector = checked_vector(t, (uint16_t)v);
+    else if (FIELD(0x1c, 2) && vq && v == 1)
+        queue_enable(t, vq);
+    else if ((FIELD(0x20, 4) || FIELD(0x24, 4) || FIELD(0x28, 4) || FIELD(0x2c, 4) || FIELD(0x30, 4) ||
+              FIELD(0x34, 4)) &&
+             q_writable) {
+        uint64_t *f = off < 0x28 ? &vq->desc : off < 0x30 ? &vq->avail : &vq->used;
+        unsigned sh = (off & 4) ? 32 : 0;
+        *f = (*f & ~(0xffffffffULL << sh)) | (v << sh);
+    } else if ((FIELD(0x20, 8) || FIELD(0x28, 8) || FIELD(0x30, 8)) && q_writable) {
+        uint64_t *f = off == 0x20 ? &vq->desc : off == 0x28 ? &vq->avail : &vq->used;
+        *f = v;
+    } else
+        t->counters.bad_accesses++;
+#undef FIELD
+}
+
+/* ---------------------------------------------------------------- BAR */
+
+static void bar_read(PciDevice *d, int bar, uint64_t off, uint8_t *data, uint32_t len)
+{
+    VirtioPci *t = d->opaque;
+    memset(data, 0, len);
+    if (bar != 0)
+        return;
+    if (pci_msix_bar_access(&d->msix, bar, off, data, len, false))
+        return;
+    pthread_mutex_lock(&t->lock);
+    if (off < COMMON_SIZE) {
+        uint8_t c[COMMON_SIZE];
+        common_snapshot(t, c);
+        for (uint32_t i = 0; i < len; i++)
+            data[i] = off + i < COMMON_SIZE ? c[off + i] : 0;
+    } else if (off >= VIRTIO_PCI_ISR && off < VIRTIO_PCI_ISR + 4) {
+        /* Reading the ISR acknowledges it (virtio 1.2, 4.1.4.5). */
+        if (off == VIRTIO_PCI_ISR) {
+            data[0] = t->isr;
+            t->isr = 0;
+            set_intx(t, false);
+        }
+    } else if (off >= VIRTIO_PCI_DEVICE_CFG && off < VIRTIO_PCI_DEVICE_CFG + t->ops->config_size) {
+        uint32_t o = (uint32_t)(off - VIRTIO_PCI_DEVICE_CFG);
+        uint32_t n = len;
+        if (o + n > t->ops->config_size)
+            n = t->ops->config_size - o;
+        if (t->ops->config_read)
+            t->ops->config_read(t->dev, o, data, n);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void bar_write(PciDevice *d, int bar, uint64_t off, const uint8_t *data, uint32_t len)
+{
+    VirtioPci *t = d->opaque;
+    if (bar != 0)
+        return;
+    if (pci_msix_bar_access(&d->msix, bar, off, (uint8_t *)data, len, true))
+        return;
+    if (off >= VIRTIO_PCI_NOTIFY &&
+        off < VIRTIO_PCI_NOTIFY + VIRTIO_PCI_NOTIFY_MULT * (uint64_t)t->num_queues) {
+        /* A kick the ioeventfd did not catch (other width, or no KVM
+         * registration): same path, through the eventfd. */
+        kick(t, (uint16_t)((off - VIRTIO_PCI_NOTIFY) / VIRTIO_PCI_NOTIFY_MULT));
+        return;
+    }
+    pthread_mutex_lock(&t->lock);
+    if (off < COMMON_SIZE)
+        common_write(t, (uint32_t)off, data, len);
+    else
+        t->counters.bad_accesses++; /* ISR and device config are read-only here */
+    pthread_mutex_unlock(&t->lock);
+}
+
+static const PciDeviceOps virtio_pci_ops = {
+    .bar_read = bar_read,
+    .bar_write = bar_write,
+    .bar_mapped = bar_mapped,
+};
+
+/* ----------------------------------------------------------- lifetime */
+
+static int add_virtio_cap(PciDevice *d, uint8_t type, uint32_t offset, uint32_t length, bool notify)
+{
+    uint8_t body[20] = {PCI_CAP_ID_VNDR, 0, notify ? 20 : 16, type, 0 /* bar */};
+    put32(body + 8, offset);
+    put32(body + 12, length);
+    if (notify)
+        put32(body + 16, VIRTIO_PCI_NOTIFY_MULT);
+    return pci_device_add_cap(d, body, notify ? 20 : 16, NULL);
+}
+
+static int fail(char *errbuf, size_t errlen, int r, const char *id, const char *what)
+{
+    snprintf(errbuf, errlen, "%s: %s: %s", id, what, strerror(-r));
+    return r;
+}
+
+VirtioPci *virtio_pci_new(const VirtioDeviceOps *ops, void *dev, const VirtioPciConfig *cfg, char *errbuf,
+                          size_t errlen)
+{
+    int r;
+    if (cfg->num_queues == 0 || cfg->num_queues > VIRTIO_PCI_MAX_QUEUES || cfg->queue_size == 0 ||
+        cfg->queue_size > VIRTQ_MAX_SIZE || (cfg->queue_size & (cfg->queue_size - 1))) {
+        snprintf(errbuf, errlen, "%s: num_queues must be 1-%d and queue_size a power of two up to %d",
+                 cfg->id, VIRTIO_PCI_MAX_QUEUES, VIRTQ_MAX_SIZE);
+        return NULL;
+    }
+    VirtioPci *t = calloc(1, sizeof(*t));
+    if (!t) {
+        fail(errbuf, errlen, -ENOMEM, cfg->id, "allocation");
+        return NULL;
+    }
+    pthread_mutex_init(&t->lock, NULL);
+    t->epfd = t->ctl_fd = -1;
+    t->ops = ops;
+    t->dev = dev;
+    t->id = strdup(cfg->id);
+    t->mem = cfg->mem;
+    t->vm = cfg->vm;
+    t->irq = cfg->irq;
+    t->set_intx = cfg->set_intx;
+    t->intx_ctx = cfg->intx_ctx;
+    t->emit = cfg->emit;
+    t->emit_ctx = cfg->emit_ctx;
+    t->num_queues = cfg->num_queues;
+    t->max_queue_size = cfg->queue_size;
+    t->device_features = ops->features | 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_EVENT_IDX |
+                         1ULL << VIRTIO_F_INDIRECT_DESC;
+    t->n_vectors = (uint16_t)(cfg->num_queues + 1);
+    t->queues = calloc(t->num_queues, sizeof(*t->queues));
+    t->notify_fds = calloc(t->num_queues, sizeof(int));
+    t->vectors = calloc(t->n_vectors, sizeof(*t->vectors));
+    if (!t->id || !t->queues || !t->notify_fds || !t->vectors) {
+        r = fail(errbuf, errlen, -ENOMEM, cfg->id, "allocation");
+        goto err;
+    }
+    for (uint16_t q = 0; q < t->num_queues; q++)
+        t->notify_fds[q] = -1;
+    for (uint16_t v = 0; v < t->n_vectors; v++)
+        t->vectors[v].efd = -1;
+    for (uint16_t q = 0; q < t->num_queues; q++) {
+        virtq_reset(&t->queues[q], t->max_queue_size);
+        t->notify_fds[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (t->notify_fds[q] < 0) {
+            r = fail(errbuf, errlen, -errno, cfg->id, "eventfd");
+            goto err;
+        }
+    }
+    if (t->irq) {
+        for (uint16_t v = 0; v < t->n_vectors; v++) {
+            if ((r = kvm_irq_msi_vector_init(t->irq, &t->vectors[v])) < 0) {
+                fail(errbuf, errlen, r, cfg->id, "MSI vector");
+                goto err;
+            }
+        }
+    }
+    t->config_vector = VIRTIO_MSI_NO_VECTOR;
+
+    PciDevice *d = &t->pci;
+    pci_device_init(d, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE_BASE + ops->type), ops->pci_class, 1,
+                    VIRTIO_PCI_VENDOR, ops->type, &virtio_pci_ops, t);
+    if ((r = pci_device_add_bar(d, 0, VIRTIO_PCI_BAR_SIZE, false)) < 0 ||
+        (r = add_virtio_cap(d, CAP_COMMON, VIRTIO_PCI_COMMON, COMMON_SIZE, false)) < 0 ||
+        (r = add_virtio_cap(d, CAP_ISR, VIRTIO_PCI_ISR, 4, false)) < 0 ||
+        (r = add_virtio_cap(d, CAP_DEVICE, VIRTIO_PCI_DEVICE_CFG, ops->config_size, false)) < 0 ||
+        (r = add_virtio_cap(d, CAP_NOTIFY, VIRTIO_PCI_NOTIFY, VIRTIO_PCI_NOTIFY_MULT * t->num_queues, true)) <
+            0 ||
+        (r = pci_device_add_msix(d, t->n_vectors, 0, VIRTIO_PCI_MSIX_TABLE, VIRTIO_PCI_MSIX_PBA,
+                                 msix_vector_update, msix_deliver, t)) < 0) {
+        fail(errbuf, errlen, r, cfg->id, "PCI function");
+        goto err;
+    }
+
+    t->epfd = epoll_create1(EPOLL_CLOEXEC);
+    t->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (t->epfd < 0 || t->ctl_fd < 0) {
+        r = fail(errbuf, errlen, -errno, cfg->id, "epoll");
+        goto err;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = CTL_TOKEN};
+    if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->ctl_fd, &ev) < 0) {
+        r = fail(errbuf, errlen, -errno, cfg->id, "epoll_ctl");
+        goto err;
+    }
+    for (uint16_t q = 0; q < t->num_queues; q++) {
+        ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = q};
+        if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->notify_fds[q], &ev) < 0) {
+            r = fail(errbuf, errlen, -errno, cfg->id, "epoll_ctl");
+            goto err;
+        }
+    }
+    return t;
+
+err:
+    virtio_pci_free(t);
+    return NULL;
+}
+
+int virtio_pci_attach(VirtioPci *t, PciBus *bus, char *errbuf, size_t errlen)
+{
+    int r = pci_bus_add_device(bus, &t->pci);
+    if (r < 0)
+        return fail(errbuf, errlen, r, t->id, "no free PCI slot or window space");
+    r = pthread_create(&t->worker, NULL, worker_main, t);
+    if (r != 0)
+        return fail(errbuf, errlen, -r, t->id, "worker thread");
+    t->worker_started = true;
+    return 0;
+}
+
+void virtio_pci_free(VirtioPci *t)
+{
+    if (!t)
+        return;
+    if (t->worker_started) {
+        pthread_mutex_lock(&t->lock);
+        t->stopping = true;
+        pthread_mutex_unlock(&t->lock);
+        uint64_t one = 1;
+        if (write(t->ctl_fd, &one, sizeof(one)) < 0) {
+            /* cannot fail on a fresh eventfd */
+        }
+        pthread_join(t->worker, NULL);
+    }
+    pthread_mutex_lock(&t->lock);
+    if (t->notify_fds)
+        notify_unregister(t);
+    pthread_mutex_unlock(&t->lock);
+    if (t->irq && t->vectors)
+        for (uint16_t v = 0; v < t->n_vectors; v++) {
+            if (t->vectors[v].efd >= 0)
+                kvm_irq_msi_vector_unroute(t->irq, &t->vectors[v]);
+            kvm_irq_msi_vector_destroy(t->irq, &t->vectors[v]);
+        }
+    for (uint16_t q = 0; t->notify_fds && q < t->num_queues; q++)
+        if (t->notify_fds[q] >= 0)
+            close(t->notify_fds[q]);
+    for (uint16_t q = 0; t->queues && q < t->num_queues; q++)
+        virtq_free(&t->queues[q]);
+    if (t->epfd >= 0)
+        close(t->epfd);
+    if (t->ctl_fd >= 0)
+        close(t->ctl_fd);
+    pci_device_destroy(&t->pci);
+    pthread_mutex_destroy(&t->lock);
+    free(t->queues);
+    free(t->notify_fds);
+    free(t->vectors);
+    free(t->id);
+    free(t);
+}
+
+void virtio_pci_reboot(VirtioPci *t)
+{
+    pthread_mutex_lock(&t->lock);
+    /* The KVM objects died with the old VM; only our bookkeeping is left. */
+    t->bar_addr = 0;
+    for (uint16_t v = 0; v < t->n_vectors; v++)
+        t->vectors[v].irqfd_bound = false;
+    device_reset(t);
+    pthread_mutex_unlock(&t->lock);
+}
+
+void virtio_pci_get_counters(VirtioPci *t, VirtioCounters *out)
+{
+    pthread_mutex_lock(&t->lock);
+    *out = t->counters;
+    pthread_mutex_unlock(&t->lock);
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The virtio-pci transport, modern (virtio 1.x) only: vendor 0x1af4, device
+ * 0x1040 + type, revision 1. One 32 KiB memory BAR (BAR 0) holds
+ *
+ *   0x0000  common configuration (struct virtio_pci_common_cfg)
+ *   0x1000  ISR status (read to acknowledge; clears INTx)
+ *   0x2000  device-specific configuration
+ *   0x3000  notifications: queue q at 0x3000 + 4 * q (notify_off_multiplier 4),
+ *           each backed by an ioeventfd so a kick never exits to userspace
+ *   0x4000  MSI-X table (one vector per queue + one for config changes)
+ *   0x5000  MSI-X PBA
+ *
+ * Queues are processed on one worker thread per device (epoll on the
+ * notify eventfds), which pushes used buffers and raises the queue's MSI-X
+ * vector through its irqfd, or INTx when MSI-X is off. The device state
+ * lock is held while a queue is processed, so a reset (status 0) written by
+ * a vCPU waits for the request in flight and then no buffer of the old
+ * rings is touched again.
+ *
+ * A broken ring or chain (virtqueue.h) sets DEVICE_NEEDS_RESET, raises a
+ * configuration-change interrupt and stops all queue processing until the
+ * driver resets the device.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "guest_memory.h"
+#include "irq.h"
+#include "pci.h"
+#include "platform.h"
+#include "virtqueue.h"
+#include "vm.h"
+
+#define VIRTIO_PCI_VENDOR      0x1af4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040
+
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_RNG   4
+
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX     29
+#define VIRTIO_F_VERSION_1     32
+
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER      2
+#define VIRTIO_STATUS_DRIVER_OK   4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED      0x80
+
+#define VIRTIO_MSI_NO_VECTOR  0xffff
+#define VIRTIO_PCI_MAX_QUEUES 64
+
+#define VIRTIO_PCI_BAR_SIZE    0x8000
+#define VIRTIO_PCI_COMMON      0x0000
+#define VIRTIO_PCI_ISR         0x1000
+#define VIRTIO_PCI_DEVICE_CFG  0x2000
+#define VIRTIO_PCI_NOTIFY      0x3000
+#define VIRTIO_PCI_NOTIFY_MULT 4
+#define VIRTIO_PCI_MSIX_TABLE  0x4000
+#define VIRTIO_PCI_MSIX_PBA    0x5000
+
+typedef struct VirtioDeviceOps {
+    uint16_t type;
+    uint32_t pci_class;
+    uint64_t features; /* device-specific; the transport adds its own */
+    uint32_t config_size;
+    void (*config_read)(void *dev, uint32_t offset, uint8_t *data, uint32_t len);
+    /* One chain of queue q; returns the bytes written into its writable
+     * part (the used length). Runs on the worker with the device locked. */
+    uint32_t (*handle)(void *dev, uint16_t q, const Virtqueue *vq, const VirtqChain *c);
+    /* The driver reset the device (or the guest rebooted). */
+    void (*reset)(void *dev);
+} VirtioDeviceOps;
+
+typedef struct VirtioCounters {
+    uint64_t notifications;    /* queue kicks seen by the worker */
+    uint64_t interrupts;       /* MSI-X messages or INTx assertions */
+    uint64_t chains;           /* requests completed */
+    uint64_t chain_errors;     /* broken rings/chains (-> NEEDS_RESET) */
+    uint64_t needs_reset;      /* times NEEDS_RESET was set */
+    uint64_t resets;           /* driver resets */
+    uint64_t activations;      /* DRIVER_OK */
+    uint64_t feature_refusals; /* FEATURES_OK refused */
+    uint64_t bad_accesses;     /* writes at odd offsets/widths, bad values */
+} VirtioCounters;
+
+typedef struct VirtioPciConfig {
+    const char *id; /* the device id in events and counters */
+    uint16_t num_queues, queue_size;
+    const GuestMemory *mem;
+    Vm *vm;
+    KvmIrq *irq; /* NULL: no MSI-X delivery (unit tests) */
+    void (*set_intx)(void *ctx, uint32_t gsi, int level);
+    void *intx_ctx;
+    void (*emit)(void *ctx, const char *event, const char *id);
+    void *emit_ctx;
+} VirtioPciConfig;
+
+typedef struct VirtioPci VirtioPci;
+
+/* NULL with a message on failure. */
+VirtioPci *virtio_pci_new(const VirtioDeviceOps *ops, void *dev, const VirtioPciConfig *cfg, char *errbuf,
+                          size_t errlen);
+/* Puts the function on the bus and starts the worker. */
+int virtio_pci_attach(VirtioPci *t, PciBus *bus, char *errbuf, size_t errlen);
+void virtio_pci_free(VirtioPci *t);
+/* The guest rebooted: the old VM and its irqfds/ioeventfds are gone. */
+void virtio_pci_reboot(VirtioPci *t);
+void virtio_pci_get_counters(VirtioPci *t, VirtioCounters *out);
+const char *virtio_pci_id(const VirtioPci *t);

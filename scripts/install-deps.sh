@@ -9,6 +9,8 @@ packages=(
     libsystemd-dev libjson-c-dev libseccomp-dev libcmocka-dev
     # tests and benchmarks: nested Linux guests and the QEMU comparison
     qemu-system-x86 busybox-static cpio
+    # the dbus suite: a private dbus-daemon, busctl (systemd), gdbus (error names)
+    dbus-daemon systemd libglib2.0-bin
 )
 
 missing=()

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Turning what a caller gives CreateVM/CreateVMFromArgs into the resolved
+ * configuration vmmd stores and hands to the VMM, with the config library of
+ * vmm-core (the same parsers, defaults and validation as `vmm` itself).
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+
+typedef struct ResolvedConfig {
+    char *json; /* compact, every default filled in */
+    uint32_t vcpus;
+    uint64_t memory_size;
+} ResolvedConfig;
+
+void resolved_config_free(ResolvedConfig *rc);
+
+/* From the JSON form (docs/config.md). Errors: InvalidConfig (malformed,
+ * unknown field, wrong type, fails validation), NotSupported. */
+int vm_config_resolve_json(const char *json, ResolvedConfig *ret, sd_bus_error *error);
+/* From Cloud Hypervisor's options, as `vmm` takes them (without argv[0]).
+ * Process options (--api-socket, --event-monitor, --config, ...) belong to
+ * vmmd and are refused. */
+int vm_config_resolve_args(char **args, ResolvedConfig *ret, sd_bus_error *error);
+/* For definitions read back from the state directory: parse + validate only
+ * (support may differ between versions; Start finds out). */
+int vm_config_load_json(const char *json, ResolvedConfig *ret, char *errbuf, size_t errlen);

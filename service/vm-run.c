@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Running a VM: fork+exec of one `vmm` process, its control channel, its
+ * event stream, and what happens when it exits.
+ *
+ * The VMM gets three things from vmmd:
+ *  - fd 3, a listening SOCK_SEQPACKET socket bound at <runtime>/<name>.sock
+ *    (--api-socket fd=3). vmmd connects to it before the fork, so the
+ *    channel exists from the first instant; the socket file stays, so a
+ *    later vmmd (or an administrator with socat) can connect again.
+ *  - fd 4, one end of a SOCK_SEQPACKET socketpair (--event-monitor fd=4):
+ *    every event record, one per packet, from vmm/starting on. Subscribing
+ *    on the API channel instead would lose vm/booting and vm/booted: the API
+ *    server serves requests only once the VM has booted.
+ *  - stdout/stderr to <runtime>/<name>.log, where a failing VMM says why
+ *    (ExitReason quotes its last line) and which outlives vmmd.
+ * The VMM runs in its own session, so it survives vmmd (KillMode=process).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bus_errors.h"
+#include "util.h"
+#include "vm.h"
+
+#define VMM_API_FD   3
+#define VMM_EVENT_FD 4
+
+static int runtime_path(Vm *vm, const char *suffix, char **ret)
+{
+    return asprintf(ret, "%s/%s%s", vm->manager->runtime_dir, vm->name, suffix) < 0 ? -ENOMEM : 0;
+}
+
+static int set_string(char **field, const char *value)
+{
+    char *n = value ? strdup(value) : NULL;
+    if (value && !n)
+        return -ENOMEM;
+    free(*field);
+    *field = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------- events */
+
+static void on_boot_info(int error, const char *code, const char *message, json_object *result,
+                         void *userdata)
+{
+    Vm *vm = userdata;
+    (void)code;
+    if (error == -ECONNRESET)
+        return; /* the VMM is gone; the exit handler replies */
+    if (error < 0)
+        log_warning("VM %s: vm.info after boot failed: %s", vm->name, message ? message : strerror(-error));
+    json_object *pty = NULL;
+    if (result && json_object_object_get_ex(result, "serial_pty", &pty) &&
+        json_object_is_type(pty, json_type_string)) {
+        if (set_string(&vm->console_path, json_object_get_string(pty)) == 0)
+            (void)sd_bus_emit_properties_changed(vm->manager->bus, vm->path, VMM_VM_INTERFACE, "ConsolePath",
+                                                 NULL);
+    }
+    if (vm->state == VM_STATE_STARTING)
+        vm_set_state(vm, VM_STATE_RUNNING);
+    vm->boot_timer = sd_event_source_disable_unref(vm->boot_timer);
+    if (vm->start_call) {
+        (void)sd_bus_reply_method_return(vm->start_call, NULL);
+        vm->start_call = sd_bus_message_unref(vm->start_call);
+    }
+}
+
+static void apply_event(Vm *vm, const char *source, const char *event, json_object *props)
+{
+    if (strcmp(source, "vm") != 0)
+        return;
+    if (strcmp(event, "booted") == 0 && vm->state == VM_STATE_STARTING) {
+        /* Running once ConsolePath is known, so Start's caller sees both. */
+        if (!vm->api ||
+            vmm_conn_call(vm->api, "vm.info", NULL, VMM_REQUEST_TIMEOUT_USEC, on_boot_info, vm) < 0)
+            on_boot_info(-ENOTCONN, NULL, NULL, NULL, vm);
+    } else if (strcmp(event, "paused") == 0 && vm->state == VM_STATE_RUNNING) {
+        vm_set_state(vm, VM_STATE_PAUSED);
+    } else if ((strcmp(event, "resumed") == 0 || strcmp(event, "rebooted") == 0) &&
+               vm->state == VM_STATE_PAUSED) {
+        vm_set_state(vm, VM_STATE_RUNNING);
+    } else if (strcmp(event, "crashed") == 0) {
+        json_object *reason = NULL;
+        vm->crash_reported = true;
+        _cleanup_free_ char *text = NULL;
+        if (props && json_object_object_get_ex(props, "reason", &reason) &&
+            asprintf(&text, "the VM crashed: %s", json_object_get_string(reason)) >= 0)
+            set_string(&vm->exit_reason, text);
+        else
+            set_string(&vm->exit_reason, "the VM crashed");
+    }
+}
+
+static void on_vmm_event(json_object *record, void *userdata)
+{
+    Vm *vm = userdata;
+    json_object *source = NULL, *event = NULL, *props = NULL, *ts = NULL, *secs = NULL, *nanos = NULL;
+
+    if (!json_object_object_get_ex(record, "source", &source) ||
+        !json_object_is_type(source, json_type_string) ||
+        !json_object_object_get_ex(record, "event", &event) ||
+        !json_object_is_type(event, json_type_string)) {
+        log_warning("VM %s: event record without source/event ignored", vm->name);
+        return;
+    }
+    /* The record's time is CLOCK_MONOTONIC since the VMM started; the
+     * signal carries wall-clock time, anchored at StartedAt. */
+    uint64_t usec = vm->started_at;
+    if (json_object_object_get_ex(record, "timestamp", &ts) && json_object_is_type(ts, json_type_object) &&
+        json_object_object_get_ex(ts, "secs", &secs) && json_object_object_get_ex(ts, "nanos", &nanos))
+        usec +=
+            (uint64_t)json_object_get_int64(secs) * 1000000u + (uint64_t)json_object_get_int64(nanos) / 1000u;
+
+    /* properties: null or an object of strings, flattened for a{ss}. */
+    const char *kv[2 * 16 + 1];
+    size_t n = 0;
+    if (json_object_object_get_ex(record, "properties", &props) &&
+        json_object_is_type(props, json_type_object)) {
+        json_object_object_foreach(props, k, v)
+        {
+            if (n + 2 >= ARRAY_SIZE(kv))
+                break;
+            kv[n++] = k;
+            kv[n++] = json_object_get_string(v);
+        }
+    }
+    kv[n] = NULL;
+    const char *src = json_object_get_string(source), *ev = json_object_get_string(event);
+    log_debug("VM %s: event %s/%s", vm->name, src, ev);
+    /* State first, then the signal: a client reacting to vm/paused reads
+     * State = paused. */
+    apply_event(vm, src, ev, props);
+    vm_emit_event(vm, src, ev, kv, usec);
+}
+
+/* ---------------------------------------------------------------- exit */
+
+/* The last line the VMM wrote to its log, usually "vmm: why it stopped". */
+static char *last_log_line(Vm *vm)
+{
+    _cleanup_free_ char *path = NULL, *data = NULL;
+    size_t len = 0;
+    if (runtime_path(vm, ".log", &path) < 0)
+        return NULL;
+    /* A runaway log is not read whole: the VMM only writes a few lines. */
+    if (read_file_full(path, 1 << 20, &data, &len) < 0)
+        return NULL;
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        data[--len] = '\0';
+    char *start = strrchr(data, '\n');
+    start = start ? start + 1 : data;
+    if (!*start)
+        return NULL;
+    if (strncmp(start, "vmm: ", 5) == 0)
+        start += 5;
+    return strndup(start, 400);
+}
+
+static void vm_reap(Vm *vm, const siginfo_t *si)
+{
+    /* Records the VMM wrote before it died come first (vm/shutdown, ...). */
+    vmm_conn_drain(vm->events);
+
+    _cleanup_free_ char *reason = NULL;
+    VmState next = VM_STATE_CRASHED;
+    if (si->si_code == CLD_EXITED && si->si_status == 0 && !vm->crash_reported) {
+        next = VM_STATE_SHUTDOWN;
+        reason = strdup(vm->poweroff_requested ? "powered off by PowerOff" : "the guest powered off");
+    } else if (vm->crash_reported) {
+        /* exit_reason was set from vm/crashed */
+    } else if (si->si_code == CLD_EXITED) {
+        _cleanup_free_ char *line = last_log_line(vm);
+        if (asprintf(&reason, "the VMM exited with status %d%s%s", si->si_status, line ? ": " : "",
+                     line ? line : "") < 0)
+            reason = NULL;
+    } else if (vm->killed_by_us) {
+        next = VM_STATE_SHUTDOWN;
+        reason = strdup("killed by vmmd: the VMM did not stop within the PowerOff timeout");
+    } else {
+        if (asprintf(&reason, "the VMM was killed by signal %d (SIG%s)", si->si_status,
+                     sigabbrev_np(si->si_status) ?: "?") < 0)
+            reason = NULL;
+    }
+    if (reason)
+        set_string(&vm->exit_reason, reason);
+    log_notice("VM %s: VMM %u exited: %s", vm->name, vm->pid, vm->exit_reason ? vm->exit_reason : "?");
+
+    /* Requests still waiting get their error now (ECONNRESET). */
+    vmm_conn_free(vm->api);
+    vm->api = NULL;
+    vmm_conn_free(vm->events);
+    vm->events = NULL;
+    vm->child_source = sd_event_source_disable_unref(vm->child_source);
+    vm->boot_timer = sd_event_source_disable_unref(vm->boot_timer);
+    vm->kill_timer = sd_event_source_disable_unref(vm->kill_timer);
+    vm->pid = 0;
+    free(vm->console_path);
+    vm->console_path = NULL;
+
+    _cleanup_free_ char *sock = NULL;
+    if (runtime_path(vm, ".sock", &sock) == 0)
+        (void)unlink(sock);
+
+    if (next == VM_STATE_CRASHED && !vm->crash_reported) {
+        /* Consumers watch for vm/crashed; a VMM killed from outside could
+         * not send it, so vmmd does. */
+        const char *props[] = {"reason", vm->exit_reason ? vm->exit_reason : "", NULL};
+        vm_emit_event(vm, "vm", "crashed", props, now_realtime_usec());
+    }
+    (void)sd_bus_emit_properties_changed(vm->manager->bus, vm->path, VMM_VM_INTERFACE, "PID", "ExitReason",
+                                         "ConsolePath", NULL);
+    vm_set_state(vm, next);
+
+    if (vm->start_call) {
+        (void)sd_bus_reply_method_errorf(vm->start_call, VMM_ERROR_VMM_FAILED,
+                                         "VM %s: the VMM stopped before the VM booted: %s", vm->name,
+                                         vm->exit_reason ? vm->exit_reason : "unknown reason");
+        vm->start_call = sd_bus_message_unref(vm->start_call);
+    }
+    for (size_t i = 0; i < vm->n_exit_calls; i++) {
+        (void)sd_bus_reply_method_return(vm->exit_calls[i], NULL);
+        sd_bus_message_unref(vm->exit_calls[i]);
+    }
+    free(vm->exit_calls);
+    vm->exit_calls = NULL;
+    vm->n_exit_calls = 0;
+}
+
+static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
+{
+    (void)s;
+    vm_reap(userdata, si);
+    return 0;
+}
+
+static void vm_kill(Vm *vm, const char *why)
+{
+    if (!vm->child_source)
+        return;
+    log_warning("VM %s: killing VMM %u: %s", vm->name, vm->pid, why);
+    vm->killed_by_us = vm->poweroff_requested;
+    int r = sd_event_source_send_child_signal(vm->child_source, SIGKILL, NULL, 0);
+    if (r < 0)
+        log_error("VM %s: cannot kill VMM %u: %s", vm->name, vm->pid, strerror(-r));
+}
+
+static int on_boot_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    Vm *vm = userdata;
+    (void)s;
+    (void)usec;
+    vm->boot_timer = sd_event_source_disable_unref(vm->boot_timer);
+    if (vm->state == VM_STATE_STARTING) {
+        set_string(&vm->exit_reason, "the VM did not boot within the start timeout");
+        vm_kill(vm, "no vm/booted within the start timeout");
+    }
+    return 0;
+}
+
+static int on_kill_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    Vm *vm = userdata;
+    (void)s;
+    (void)usec;
+    vm->kill_timer = sd_event_source_disable_unref(vm->kill_timer);
+    vm_kill(vm, "it did not stop within the PowerOff timeout");
+    return 0;
+}
+
+/* ---------------------------------------------------------------- spawn */
+
+/* A listening socket nobody accepts on is stale (its VMM died); one that
+ * accepts belongs to a VMM that still runs, which must not get a twin. */
+static int prepare_socket_path(const char *path, sd_bus_error *error)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED,
+                                 "the control socket path %s is too long; use a shorter --runtime-dir", path);
+    strcpy(sa.sun_path, path);
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        return sd_bus_error_setf(
+            error, VMM_ERROR_VMM_FAILED,
+            "a VMM still serves %s (left running by an earlier vmmd?); stop it or remove "
+            "the socket",
+            path);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
+static int bind_listen(const char *path, int *ret)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, path);
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* 0600 from the start: umask instead of chmod after bind leaves no window. */
+    mode_t old = umask(0077);
+    int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (r < 0 || listen(fd, 8) < 0)
+        return -errno;
+    *ret = TAKE_FD(fd);
+    return 0;
+}
+
+static int connect_to(const char *path, int *ret)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, path);
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    /* The listener's backlog takes the connection before the VMM accepts. */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return -errno;
+    *ret = TAKE_FD(fd);
+    return 0;
+}
+
+/* Above the fds the child is given, so the dup2()s there cannot clobber one
+ * another. */
+static int move_high(int *fd)
+{
+    int n = fcntl(*fd, F_DUPFD_CLOEXEC, 10);
+    if (n < 0)
+        return -errno;
+    close(*fd);
+    *fd = n;
+    return 0;
+}
+
+static _Noreturn void child_exec(char **argv, int null_fd, int log_fd, int listen_fd, int event_fd)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Its own session: vmmd's stop (and its terminal, if any) leaves it alone. */
+    setsid();
+    if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 ||
+        dup2(listen_fd, VMM_API_FD) < 0 || dup2(event_fd, VMM_EVENT_FD) < 0)
+        _exit(127);
+    syscall(SYS_close_range, VMM_EVENT_FD + 1, ~0U, 0);
+    execv(argv[0], argv);
+    dprintf(2, "vmm: cannot execute %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error)
+{
+    Manager *mgr = vm->manager;
+    _cleanup_free_ char *sock = NULL, *cfg_name = NULL, *cfg_path = NULL, *log_path = NULL;
+    _cleanup_close_ int listen_fd = -1, api_fd = -1, null_fd = -1, log_fd = -1;
+    int ev[2] = {-1, -1};
+    int r;
+
+    if (access(mgr->vmm_path, X_OK) < 0)
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED,
+                                 "cannot execute the VMM %s: %s; start vmmd with "
+                                 "--vmm PATH",
+                                 mgr->vmm_path, strerror(errno));
+    if (runtime_path(vm, ".sock", &sock) < 0 || runtime_path(vm, ".log", &log_path) < 0 ||
+        runtime_path(vm, ".config.json", &cfg_path) < 0 ||
+        asprintf(&cfg_name, "%s.config.json", vm->name) < 0)
+        return -ENOMEM;
+    r = prepare_socket_path(sock, error);
+    if (r < 0)
+        return r;
+    r = write_file_atomic(mgr->runtime_dir, cfg_name, vm->config_json, strlen(vm->config_json), 0600);
+    if (r < 0)
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot write %s: %s", cfg_path, strerror(-r));
+    r = bind_listen(sock, &listen_fd);
+    if (r < 0)
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot listen on %s: %s", sock, strerror(-r));
+    r = connect_to(sock, &api_fd);
+    if (r < 0)
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot connect to %s: %s", sock, strerror(-r));
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ev) < 0)
+        return -errno;
+    _cleanup_close_ int ev_ours = ev[0], ev_theirs = ev[1];
+    null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (null_fd < 0 || log_fd < 0)
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot open %s: %s",
+                                 log_fd < 0 ? log_path : "/dev/null", strerror(errno));
+    if ((r = move_high(&null_fd)) < 0 || (r = move_high(&log_fd)) < 0 || (r = move_high(&listen_fd)) < 0 ||
+        (r = move_high(&ev_theirs)) < 0)
+        return r;
+
+    char api_arg[16], ev_arg[16];
+    snprintf(api_arg, sizeof(api_arg), "fd=%d", VMM_API_FD);
+    snprintf(ev_arg, sizeof(ev_arg), "fd=%d", VMM_EVENT_FD);
+    char *argv[] = {mgr->vmm_path, (char *)"--config",        cfg_path, (char *)"--api-socket",
+                    api_arg,       (char *)"--event-monitor", ev_arg,   NULL};
+
+    uint64_t started = now_realtime_usec();
+    pid_t pid = fork();
+    if (pid < 0)
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot fork: %s", strerror(errno));
+    if (pid == 0)
+        child_exec(argv, null_fd, log_fd, listen_fd, ev_theirs);
+
+    /* The child is ours and unreaped until sd-event reaps it, so the pid
+     * cannot have been reused yet. */
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) {
+        r = -errno;
+        kill(pid, SIGKILL);
+        (void)waitpid(pid, NULL, 0);
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "pidfd_open: %s", strerror(-r));
+    }
+    r = sd_event_add_child_pidfd(mgr->event, &vm->child_source, pidfd, WEXITED, on_child_exit, vm);
+    if (r < 0) {
+        close(pidfd);
+        kill(pid, SIGKILL);
+        (void)waitpid(pid, NULL, 0);
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot watch the VMM: %s", strerror(-r));
+    }
+    (void)sd_event_source_set_child_pidfd_own(vm->child_source, true);
+
+    vm->pid = (uint32_t)pid;
+    vm->started_at = started;
+    vm->crash_reported = false;
+    vm->poweroff_requested = false;
+    vm->killed_by_us = false;
+    free(vm->exit_reason);
+    vm->exit_reason = NULL;
+    free(vm->console_path);
+    vm->console_path = NULL;
+    log_info("VM %s: started VMM %d", vm->name, (int)pid);
+
+    /* From here on failures are the VMM's: it is running, so they end in
+     * killing it and the exit handler reporting. */
+    r = vmm_conn_new(mgr->event, TAKE_FD(api_fd), VMM_CONN_API, on_vmm_event, NULL, vm, &vm->api);
+    if (r >= 0)
+        r = vmm_conn_new(mgr->event, TAKE_FD(ev_ours), VMM_CONN_EVENT_SINK, on_vmm_event, NULL, vm,
+                         &vm->events);
+    if (r >= 0)
+        r = sd_event_add_time_relative(mgr->event, &vm->boot_timer, CLOCK_MONOTONIC, VMM_BOOT_TIMEOUT_USEC, 0,
+                                       on_boot_timeout, vm);
+    if (m)
+        vm->start_call = sd_bus_message_ref(m);
+    (void)sd_bus_emit_properties_changed(mgr->bus, vm->path, VMM_VM_INTERFACE, "PID", "StartedAt",
+                                         "ExitReason", "ConsolePath", NULL);
+    vm_set_state(vm, VM_STATE_STARTING);
+    if (r < 0) {
+        set_string(&vm->exit_reason, "vmmd could not set up the control channel");
+        vm_kill(vm, strerror(-r));
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------- requests */
+
+typedef struct Request {
+    Vm *vm;
+    sd_bus_message *call;
+    char action[32];
+} Request;
+
+static void on_request_reply(int error, const char *code, const char *message, json_object *result,
+                             void *userdata)
+{
+    Request *req = userdata;
+    Vm *vm = req->vm;
+    (void)result;
+
+    if (error == -EREMOTEIO) {
+        (void)sd_bus_reply_method_errorf(req->call, vmm_api_code_to_bus_error(code), "VM %s: %s: %s",
+                                         vm->name, req->action, message);
+    } else if (error == -ETIMEDOUT) {
+        (void)sd_bus_reply_method_errorf(req->call, VMM_ERROR_VMM_FAILED,
+                                         "VM %s: the VMM did not answer %s in time; PowerOff stops it",
+                                         vm->name, req->action);
+    } else if (error < 0) {
+        (void)sd_bus_reply_method_errorf(req->call, VMM_ERROR_VMM_FAILED,
+                                         "VM %s: the VMM went away during %s", vm->name, req->action);
+    } else {
+        if (strcmp(req->action, "vm.pause") == 0)
+            vm_set_state(vm, VM_STATE_PAUSED);
+        else if (strcmp(req->action, "vm.resume") == 0)
+            vm_set_state(vm, VM_STATE_RUNNING);
+        else if (strcmp(req->action, "vm.power-button") == 0 && vm->state == VM_STATE_RUNNING)
+            vm_set_state(vm, VM_STATE_SHUTTING_DOWN);
+        (void)sd_bus_reply_method_return(req->call, NULL);
+    }
+    sd_bus_message_unref(req->call);
+    free(req);
+}
+
+int vm_request(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error)
+{
+    if (!vm->api)
+        return sd_bus_error_setf(error, VMM_ERROR_INVALID_STATE, "VM %s has no VMM to talk to (it is %s)",
+                                 vm->name, vm_state_to_string(vm->state));
+    Request *req = calloc(1, sizeof(*req));
+    if (!req)
+        return -ENOMEM;
+    req->vm = vm;
+    req->call = sd_bus_message_ref(m);
+    snprintf(req->action, sizeof(req->action), "%s", action);
+    int r = vmm_conn_call(vm->api, action, NULL, VMM_REQUEST_TIMEOUT_USEC, on_request_reply, req);
+    if (r < 0) {
+        sd_bus_message_unref(req->call);
+        free(req);
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "VM %s: cannot send %s: %s", vm->name, action,
+                                 strerror(-r));
+    }
+    return 1;
+}
+
+static void on_poweroff_reply(int error, const char *code, const char *message, json_object *result,
+                              void *userdata)
+{
+    Vm *vm = userdata;
+    (void)code;
+    (void)result;
+    /* Success: the VMM exits and the exit handler answers PowerOff. A VMM
+     * that refused or did not answer is killed at once. */
+    if (error < 0 && error != -ECONNRESET)
+        vm_kill(vm, message ? message : strerror(-error));
+}
+
+int vm_poweroff(Vm *vm, sd_bus_message *m, sd_bus_error *error)
+{
+    (void)error;
+    sd_bus_message **n = realloc(vm->exit_calls, (vm->n_exit_calls + 1) * sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    vm->exit_calls = n;
+    vm->exit_calls[vm->n_exit_calls++] = sd_bus_message_ref(m);
+    if (vm->poweroff_requested)
+        return 1; /* already on its way down: wait with the others */
+    vm->poweroff_requested = true;
+    int r = sd_event_add_time_relative(vm->manager->event, &vm->kill_timer, CLOCK_MONOTONIC,
+                                       VMM_POWEROFF_TIMEOUT_USEC, 0, on_kill_timeout, vm);
+    if (r < 0 || !vm->api ||
+        vmm_conn_call(vm->api, "vmm.shutdown", NULL, VMM_POWEROFF_TIMEOUT_USEC, on_poweroff_reply, vm) < 0)
+        vm_kill(vm, "no working control channel");
+    return 1;
+}
+
+/* GetInfo and GetCounters: the VMM's answer, merged with what vmmd knows. */
+typedef struct Query {
+    Vm *vm;
+    sd_bus_message *call;
+    bool info;
+} Query;
+
+static void reply_json(sd_bus_message *call, json_object *o)
+{
+    (void)sd_bus_reply_method_return(
+        call, "s",
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static void on_query_reply(int error, const char *code, const char *message, json_object *result,
+                           void *userdata)
+{
+    Query *q = userdata;
+    (void)code;
+    if (error < 0 && !q->info) {
+        (void)sd_bus_reply_method_errorf(
+            q->call, error == -EREMOTEIO ? vmm_api_code_to_bus_error(code) : VMM_ERROR_VMM_FAILED,
+            "VM %s: vm.counters failed: %s", q->vm->name, message ? message : strerror(-error));
+    } else if (q->info) {
+        _cleanup_json_ json_object *o = vm_info_json(q->vm);
+        /* Info degrades to vmmd's view when the VMM cannot answer. */
+        if (o)
+            json_object_object_add(o, "vmm", error < 0 ? NULL : json_object_get(result));
+        if (o)
+            reply_json(q->call, o);
+        else
+            (void)sd_bus_reply_method_errorf(q->call, SD_BUS_ERROR_NO_MEMORY, "out of memory");
+    } else {
+        _cleanup_json_ json_object *empty = json_object_new_object();
+        reply_json(q->call, result ? result : empty);
+    }
+    sd_bus_message_unref(q->call);
+    free(q);
+}
+
+int vm_query(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error)
+{
+    bool info = strcmp(action, "vm.info") == 0;
+    if (!vm->api || vm->state == VM_STATE_STARTING) {
+        if (!info)
+            return sd_bus_error_setf(error, VMM_ERROR_INVALID_STATE,
+                                     "VM %s is %s: counters exist only while it runs; Start it first",
+                                     vm->name, vm_state_to_string(vm->state));
+        _cleanup_json_ json_object *o = vm_info_json(vm);
+        if (!o)
+            return -ENOMEM;
+        json_object_object_add(o, "vmm", NULL);
+        return sd_bus_reply_method_return(
+            m, "s",
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    }
+    Query *q = calloc(1, sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    q->vm = vm;
+    q->call = sd_bus_message_ref(m);
+    q->info = info;
+    int r = vmm_conn_call(vm->api, action, NULL, VMM_REQUEST_TIMEOUT_USEC, on_query_reply, q);
+    if (r < 0) {
+        sd_bus_message_unref(q->call);
+        free(q);
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "VM %s: cannot send %s: %s", vm->name, action,
+                                 strerror(-r));
+    }
+    return 1;
+}

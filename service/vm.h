@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One VM: its persisted definition and, while it runs, its VMM process (a
+ * pidfd), control channel and event stream.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "manager.h"
+#include <json-c/json.h>
+
+#include "vmm_conn.h"
+
+typedef enum VmState {
+    VM_STATE_CREATED,
+    VM_STATE_STARTING,
+    VM_STATE_RUNNING,
+    VM_STATE_PAUSED,
+    VM_STATE_SHUTTING_DOWN,
+    VM_STATE_SHUTDOWN,
+    VM_STATE_CRASHED,
+    _VM_STATE_MAX,
+} VmState;
+
+const char *vm_state_to_string(VmState s);
+int vm_state_from_string(const char *s, VmState *ret);
+/* A VMM process exists in these states. */
+bool vm_state_is_active(VmState s);
+
+/* Timeouts for requests to a VMM (vmmd never waits without one). */
+#define VMM_REQUEST_TIMEOUT_USEC  (10ULL * 1000000ULL)
+#define VMM_BOOT_TIMEOUT_USEC     (30ULL * 1000000ULL)
+#define VMM_POWEROFF_TIMEOUT_USEC (10ULL * 1000000ULL)
+
+struct Vm {
+    Manager *manager;
+    char *name;
+    char *path; /* /org/vmm/vm/<escaped name> */
+    char *uuid;
+    char *config_json; /* the resolved configuration, compact JSON */
+    uint32_t vcpus;
+    uint64_t memory_size;
+    bool autostart;
+
+    VmState state;
+    uint32_t pid; /* 0 when no VMM runs */
+    char *console_path;
+    uint64_t started_at; /* CLOCK_REALTIME usec of the last Start, 0 if never */
+    char *exit_reason;
+
+    /* While a VMM runs. */
+    int pidfd;
+    sd_event_source *child_source;
+    VmmConn *api;
+    VmmConn *events;
+    sd_event_source *boot_timer;
+    sd_event_source *kill_timer;
+    bool crash_reported; /* the VMM emitted vm/crashed */
+    bool poweroff_requested;
+    bool killed_by_us;
+    sd_bus_message *start_call;  /* Start's reply waits for vm/booted */
+    sd_bus_message **exit_calls; /* PowerOff's replies wait for the exit */
+    size_t n_exit_calls;
+};
+
+/* A new VM in state created, from a resolved configuration. */
+int vm_new(Manager *m, const char *name, const char *uuid, const char *config_json, Vm **ret);
+void vm_free(Vm *vm);
+
+/* Writes the definition to <state-dir>/<name>.json atomically. */
+int vm_save(Vm *vm);
+/* Removes the definition file and the runtime files. */
+int vm_remove_files(Vm *vm);
+
+int vm_set_state(Vm *vm, VmState s);
+
+/* The org.vmm.VM interface (vm-bus.c). */
+extern const sd_bus_vtable vm_vtable[];
+int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                   sd_bus_error *error);
+int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
+int vm_emit_event(Vm *vm, const char *source, const char *event, const char *const *props, uint64_t usec);
+
+/* Process control (vm-run.c). */
+int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error);
+int vm_request(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error);
+int vm_poweroff(Vm *vm, sd_bus_message *m, sd_bus_error *error);
+int vm_query(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error);
+
+/* vmmd's view of the VM as JSON (GetInfo's base; `vmm` holds vm.info). */
+json_object *vm_info_json(Vm *vm);

@@ -1,0 +1,710 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""The dbus suite: real dbus-daemon, real vmmd, real vmm processes.
+
+Usage: test_dbus.py --case CASE --vmmd VMMD --vmmctl VMMCTL --vmm VMM
+                    --payload PAYLOAD.elf --source-root DIR [--build-root DIR]
+
+Each case starts its own private dbus-daemon (a system-like policy plus the
+project's dbus/org.vmm.Manager.conf) and its own vmmd with state and runtime
+directories in a temporary directory, drives them with busctl (JSON output),
+gdbus (for error names) and vmmctl, and checks what comes back. Exit 0 =
+pass, 1 = fail, 77 = skipped (the reason on stdout).
+"""
+import argparse
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+SKIP = 77
+DEST = "org.vmm.Manager"
+MANAGER = "/org/vmm/Manager"
+KVM_GET_API_VERSION = 0xAE00
+
+
+class Failure(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+def kvm_unusable():
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        return f"/dev/kvm: {e.strerror}"
+    try:
+        if fcntl.ioctl(fd, KVM_GET_API_VERSION) != 12:
+            return "/dev/kvm: unexpected API version"
+    except OSError as e:
+        return f"/dev/kvm: {e.strerror}"
+    finally:
+        os.close(fd)
+    return None
+
+
+def wait_until(pred, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise Failure(f"timeout waiting for {what}")
+        time.sleep(0.02)
+
+
+class Env:
+    """A private bus and a vmmd on it."""
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.tmp = tempfile.mkdtemp(prefix="vmm-dbus-")
+        self.state = os.path.join(self.tmp, "state")
+        self.run = os.path.join(self.tmp, "run")
+        os.makedirs(self.state)
+        os.makedirs(self.run)
+        self.bus_pid = None
+        self.vmmd = None
+        self.vmmd_log = os.path.join(self.tmp, "vmmd.log")
+        self.monitors = []
+        self.env = dict(os.environ)
+
+    # -- bus and service
+
+    def start_bus(self):
+        conf_in = os.path.join(self.opts.source_root, "tests", "dbus", "bus.conf.in")
+        policy = os.path.join(self.opts.source_root, "dbus", "org.vmm.Manager.conf")
+        svcdir = os.path.join(self.tmp, "services")
+        os.makedirs(svcdir, exist_ok=True)
+        sock = os.path.join(self.tmp, "bus")
+        with open(conf_in) as f:
+            text = f.read()
+        text = text.replace("@SOCKET@", sock).replace("@SERVICEDIR@", svcdir).replace("@POLICY@", policy)
+        conf = os.path.join(self.tmp, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        out = subprocess.run(["dbus-daemon", f"--config-file={conf}", "--fork", "--print-address=1",
+                              "--print-pid=1"], capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            raise Failure(f"dbus-daemon failed: {out.stderr.strip()}")
+        lines = out.stdout.split()
+        self.address, self.bus_pid = lines[0], int(lines[1])
+        self.env["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
+
+    def start_vmmd(self):
+        self.vmmd_out = open(self.vmmd_log, "a")
+        self.vmmd = subprocess.Popen([self.opts.vmmd, "--state-dir", self.state, "--runtime-dir", self.run,
+                                      "--vmm", self.opts.vmm, "--debug"], env=self.env,
+                                     stdout=self.vmmd_out, stderr=subprocess.STDOUT)
+        wait_until(lambda: self.vmmd.poll() is not None or self.name_has_owner(), "vmmd to own org.vmm.Manager")
+        if self.vmmd.poll() is not None:
+            raise Failure(f"vmmd exited with {self.vmmd.returncode}")
+
+    def stop_vmmd(self, sig=signal.SIGTERM):
+        if self.vmmd and self.vmmd.poll() is None:
+            self.vmmd.send_signal(sig)
+            rc = self.vmmd.wait(10)
+            # A clean stop is exit 0 (a sanitizer report would make it 1).
+            if sig == signal.SIGTERM and rc != 0:
+                self.vmmd = None
+                raise Failure(f"vmmd exited with {rc} on SIGTERM")
+        self.vmmd = None
+        if not os.path.exists(self.vmmd_log):
+            return
+        with open(self.vmmd_log, errors="replace") as f:
+            if "Sanitizer" in f.read():
+                raise Failure("a sanitizer report in vmmd's log")
+
+    def name_has_owner(self):
+        r = subprocess.run(["busctl", "--json=short", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                            "org.freedesktop.DBus", "NameHasOwner", "s", DEST], env=self.env,
+                           capture_output=True, text=True, timeout=10)
+        return r.returncode == 0 and json.loads(r.stdout)["data"][0]
+
+    def cleanup(self):
+        for m in self.monitors:
+            m.stop()
+        # VMMs outlive vmmd by design; a test must not leave any behind.
+        pids = []
+        try:
+            for vm in self.list_vms():
+                pid = self.prop(vm[2], "PID")
+                if pid:
+                    pids.append(pid)
+        except Exception:
+            pass
+        try:
+            self.stop_vmmd()
+        except (Failure, OSError) as e:
+            print(f"cleanup: {e}")
+            self.failed_cleanup = True
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.bus_pid:
+            try:
+                os.kill(self.bus_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        if not self.opts.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- calls
+
+    def busctl(self, *args, check_ok=True):
+        r = subprocess.run(["busctl", "--json=short", *args], env=self.env, capture_output=True, text=True,
+                           timeout=60)
+        if check_ok and r.returncode != 0:
+            raise Failure(f"busctl {' '.join(args)[:200]}: {r.stderr.strip()}")
+        return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
+
+    def call(self, path, iface, method, sig="", *args):
+        # "--": arguments such as "--kernel" are data, not busctl options.
+        out = self.busctl("call", DEST, path, iface, method, sig, "--", *[str(a) for a in args]) if sig else \
+            self.busctl("call", DEST, path, iface, method)
+        return out["data"] if out else []
+
+    def manager(self, method, sig="", *args):
+        return self.call(MANAGER, "org.vmm.Manager", method, sig, *args)
+
+    def vm(self, path, method):
+        return self.call(path, "org.vmm.VM", method)
+
+    def prop(self, path, name, iface="org.vmm.VM"):
+        return self.busctl("get-property", DEST, path, iface, name)["data"]
+
+    def list_vms(self):
+        return self.manager("ListVMs")[0]
+
+    def expect_error(self, name, path, iface, method, *args, sig=None):
+        """Calls through gdbus, which prints the error name; returns the message."""
+        cmd = ["gdbus", "call", "--address", self.address, "--dest", DEST, "--object-path", path,
+               "--method", f"{iface}.{method}", *args]
+        r = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=60)
+        if r.returncode == 0:
+            raise Failure(f"{method}{args!r:.100} succeeded, expected {name}: {r.stdout.strip()[:200]}")
+        m = re.search(r"GDBus\.Error:([\w.]+): (.*)", r.stderr, re.S)
+        got = m.group(1) if m else r.stderr.strip()
+        if got != name:
+            raise Failure(f"{method}{args!r:.100}: expected {name}, got {got}: {r.stderr.strip()[:300]}")
+        msg = m.group(2).strip()
+        check(len(msg) > 10, f"{method}: error {name} without a useful message: {msg!r}")
+        return msg
+
+    def create_args(self, name, args):
+        return self.manager("CreateVMFromArgs", "sas", name, len(args), *args)[0]
+
+    def create_json(self, name, cfg):
+        return self.manager("CreateVM", "ss", name, json.dumps(cfg))[0]
+
+    def vmmctl(self, *args, input=None, ok=True):
+        r = subprocess.run([self.opts.vmmctl, *args], env=self.env, capture_output=True, text=True, timeout=60,
+                           input=input)
+        if ok and r.returncode != 0:
+            raise Failure(f"vmmctl {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
+        return r
+
+    def monitor(self):
+        m = Monitor(self)
+        self.monitors.append(m)
+        return m
+
+    def wait_state(self, path, state, timeout=20):
+        wait_until(lambda: self.prop(path, "State") == state, f"{path} State={state}", timeout)
+
+
+class Monitor:
+    """busctl monitor of everything org.vmm.Manager sends and receives."""
+
+    def __init__(self, env):
+        self.env = env
+        self.msgs = []
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen(["busctl", "--json=short", "monitor", DEST], env=env.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        # In place once it sees a call we make.
+        def pinged():
+            env.call(MANAGER, "org.freedesktop.DBus.Peer", "Ping")
+            return any(m.get("member") == "Ping" for m in self.snapshot())
+        wait_until(pinged, "busctl monitor to start")
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            with self.lock:
+                self.msgs.append(msg)
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.msgs)
+
+    def signals(self, path=None, member=None):
+        return [m for m in self.snapshot() if m.get("type") == "signal" and m.get("sender") != "org.freedesktop.DBus"
+                and (path is None or m.get("path") == path) and (member is None or m.get("member") == member)]
+
+    def events(self, path):
+        return [tuple(m["payload"]["data"][:2]) for m in self.signals(path, "Event")]
+
+    def event_records(self, path):
+        return [m["payload"]["data"] for m in self.signals(path, "Event")]
+
+    def states(self, path):
+        out = []
+        for m in self.signals(path, "PropertiesChanged"):
+            changed = m["payload"]["data"][1]
+            if "State" in changed:
+                out.append(changed["State"]["data"])
+        return out
+
+    def wait_event(self, path, event, count=1, timeout=20):
+        src, ev = event.split("/")
+        wait_until(lambda: self.events(path).count((src, ev)) >= count, f"event {event} on {path}", timeout)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def in_order(seq, wanted, what):
+    """wanted appear in seq in this order (other items may come between)."""
+    i = 0
+    for item in seq:
+        if i < len(wanted) and item == wanted[i]:
+            i += 1
+    check(i == len(wanted), f"{what}: expected {wanted} in order, got {seq}")
+
+
+def payload_args(opts, test, serial, extra=()):
+    return ["--kernel", opts.payload, "--cmdline", test, "--memory", "size=32M", "--serial", serial,
+            "--console", "off", *extra]
+
+
+def serial_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+# ----------------------------------------------------------------- cases
+
+def normalize(elem):
+    """An introspection element as a comparable tree (no comments, no text)."""
+    return (elem.tag, tuple(sorted(elem.attrib.items())), tuple(normalize(c) for c in elem if isinstance(c.tag, str)))
+
+
+def interface_of(xml_text, name):
+    root = ET.fromstring(xml_text)
+    for i in root.iter("interface"):
+        if i.get("name") == name:
+            return i
+    raise Failure(f"interface {name} not in the introspection data")
+
+
+def case_contract(env, opts):
+    """Introspection equals dbus/*.xml; every bad input gets the right error and changes nothing."""
+    path = env.create_json("contract", {"payload": {"kernel": opts.payload}, "console": {"mode": "Off"}})
+    check(path == "/org/vmm/vm/contract", f"CreateVM returned {path}")
+    for obj, iface, xml_file in ((MANAGER, "org.vmm.Manager", "org.vmm.Manager.xml"),
+                                 (path, "org.vmm.VM", "org.vmm.VM.xml")):
+        live = env.call(obj, "org.freedesktop.DBus.Introspectable", "Introspect")[0]
+        with open(os.path.join(opts.source_root, "dbus", xml_file)) as f:
+            want = f.read()
+        a, b = normalize(interface_of(live, iface)), normalize(interface_of(want, iface))
+        if a != b:
+            raise Failure(f"{iface}: the running service differs from dbus/{xml_file}:\n live {a}\n file {b}")
+
+    check(env.prop(MANAGER, "Version", "org.vmm.Manager") == "0.1.0", "Version")
+    check(isinstance(env.prop(MANAGER, "HypervisorAvailable", "org.vmm.Manager"), bool), "HypervisorAvailable")
+    check(env.prop(MANAGER, "VMs", "org.vmm.Manager") == [path], "VMs property")
+    managed = env.call("/org/vmm", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects")[0]
+    check(path in managed and "org.vmm.VM" in managed[path], f"ObjectManager does not list {path}")
+    check(managed[path]["org.vmm.VM"]["State"]["data"] == "created", "ObjectManager State")
+
+    # Properties of a created VM.
+    uuid = env.prop(path, "UUID")
+    check(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", uuid), f"UUID {uuid}")
+    check(env.prop(path, "Name") == "contract", "Name")
+    check(env.prop(path, "VCPUs") == 1, "VCPUs default 1")
+    check(env.prop(path, "MemorySize") == 512 << 20, "MemorySize default 512M")
+    check(env.prop(path, "PID") == 0 and env.prop(path, "StartedAt") == 0, "PID/StartedAt before Start")
+    cfg = json.loads(env.prop(path, "Config"))
+    check(cfg["payload"]["kernel"] == opts.payload and cfg["serial"]["mode"] == "Null", f"Config {cfg}")
+
+    # The escaping of names in object paths.
+    p2 = env.create_args("web-1.x_y", ["--kernel", opts.payload, "--cpus", "boot=2", "--memory", "size=64M",
+                                       "--serial", "tty", "--console", "off"])
+    check(p2 == "/org/vmm/vm/web_2d1_2ex_5fy", f"escaped path {p2}")
+    check(env.prop(p2, "VCPUs") == 2 and env.prop(p2, "MemorySize") == 64 << 20, "CreateVMFromArgs sizes")
+    check(json.loads(env.prop(p2, "Config"))["serial"]["mode"] == "Pty", "serial tty is mapped to pty")
+    check(env.manager("GetVM", "s", "web-1.x_y")[0] == p2, "GetVM")
+
+    before = sorted(os.listdir(env.state))
+    vms_before = env.list_vms()
+    good = json.dumps({"payload": {"kernel": opts.payload}})
+    M, VM = "org.vmm.Manager", "org.vmm.VM"
+    bad_names = ["", "a" * 65, "a/b", "a b", "ü", "../x", "x\n"]
+    for n in bad_names:
+        env.expect_error("org.freedesktop.DBus.Error.InvalidArgs", MANAGER, M, "CreateVM", n, good)
+    env.expect_error("org.vmm.Error.AlreadyExists", MANAGER, M, "CreateVM", "contract", good)
+    msg = env.expect_error("org.vmm.Error.InvalidConfig", MANAGER, M, "CreateVM", "j1", "{not json")
+    env.expect_error("org.vmm.Error.InvalidConfig", MANAGER, M, "CreateVM", "j2", "[]")
+    msg = env.expect_error("org.vmm.Error.InvalidConfig", MANAGER, M, "CreateVM", "j3",
+                           json.dumps({"payload": {"kernel": "k"}, "bogus": 1}))
+    check("bogus" in msg, f"unknown field not named: {msg}")
+    msg = env.expect_error("org.vmm.Error.InvalidConfig", MANAGER, M, "CreateVM", "j4",
+                           json.dumps({"payload": {"kernel": "k"}, "cpus": {"boot_vcpus": "two"}}))
+    check("boot_vcpus" in msg, f"wrong type not located: {msg}")
+    env.expect_error("org.vmm.Error.InvalidConfig", MANAGER, M, "CreateVM", "j5",
+                     json.dumps({"cpus": {"boot_vcpus": 4, "max_vcpus": 2}, "payload": {"kernel": "k"}}))
+    env.expect_error("org.vmm.Error.InvalidConfig", MANAGER, M, "CreateVM", "j6", json.dumps({}))
+    env.expect_error("org.vmm.Error.NotSupported", MANAGER, M, "CreateVM", "j7",
+                     json.dumps({"payload": {"kernel": "k"}, "watchdog": True}))
+    env.expect_error("org.vmm.Error.InvalidConfig", MANAGER, M, "CreateVMFromArgs", "a1", "['--kernel']")
+    env.expect_error("org.vmm.Error.InvalidConfig", MANAGER, M, "CreateVMFromArgs", "a2", "['--bogus', 'x']")
+    env.expect_error("org.vmm.Error.InvalidConfig", MANAGER, M, "CreateVMFromArgs", "a3", "@as []")
+    msg = env.expect_error("org.vmm.Error.InvalidConfig", MANAGER, M, "CreateVMFromArgs", "a4",
+                           f"['--kernel', '{opts.payload}', '--api-socket', 'path=/tmp/x']")
+    check("--api-socket" in msg, f"process option not named: {msg}")
+    env.expect_error("org.vmm.Error.InvalidConfig", MANAGER, M, "CreateVMFromArgs", "a5",
+                     f"['--kernel', '{opts.payload}', '--cpus', 'boot=4,max=2']")
+    env.expect_error("org.vmm.Error.NotFound", MANAGER, M, "GetVM", "nope")
+    env.expect_error("org.vmm.Error.NotFound", MANAGER, M, "DeleteVM", "nope")
+    env.expect_error("org.freedesktop.DBus.Error.UnknownObject", "/org/vmm/vm/nope", VM, "Start")
+    env.expect_error("org.freedesktop.DBus.Error.InvalidArgs", MANAGER, M, "CreateVM", "x")
+    for method in ("Pause", "Resume", "Shutdown", "Reboot", "PowerOff", "GetCounters"):
+        env.expect_error("org.vmm.Error.InvalidState", path, VM, method)
+    # Oversized JSON (over 1 MiB) goes through vmmctl's stdin: argv cannot hold it.
+    big = json.dumps({"payload": {"kernel": "k", "cmdline": "x" * (1 << 20)}})
+    r = env.vmmctl("create", "big", "--config", "-", input=big, ok=False)
+    check(r.returncode == 1 and "bytes" in r.stderr, f"oversized JSON: exit {r.returncode} {r.stderr.strip()}")
+    check(env.list_vms() == vms_before, "a refused call changed the VM list")
+    check(sorted(os.listdir(env.state)) == before, f"a refused call changed the state directory: {os.listdir(env.state)}")
+
+    # GetInfo without a VMM: vmmd's view.
+    info = json.loads(env.vm(path, "GetInfo")[0])
+    check(info["name"] == "contract" and info["state"] == "created" and info["vmm"] is None, f"GetInfo {info}")
+
+    # Autostart is writable and persisted; definitions survive a restart.
+    env.busctl("set-property", DEST, path, "org.vmm.VM", "Autostart", "b", "true")
+    check(env.prop(path, "Autostart") is True, "Autostart not set")
+    config = env.prop(path, "Config")
+    env.stop_vmmd(signal.SIGKILL)
+    env.start_vmmd()
+    check(env.prop(path, "UUID") == uuid and env.prop(path, "Config") == config, "definition changed over a restart")
+    check(env.prop(path, "Autostart") is True, "Autostart not persisted")
+    check(sorted(v[0] for v in env.list_vms()) == ["contract", "web-1.x_y"], f"VMs after restart {env.list_vms()}")
+    check(not any(f.endswith(".tmp") for f in os.listdir(env.state)), "temporary files left in the state dir")
+
+    # A broken definition is set aside, not fatal.
+    with open(os.path.join(env.state, "broken.json"), "w") as f:
+        f.write("{")
+    env.stop_vmmd()
+    env.start_vmmd()
+    check(os.path.exists(os.path.join(env.state, "broken.json.broken")), "broken definition not set aside")
+    check(len(env.list_vms()) == 2, "broken definition loaded")
+
+    # Delete: signals, object gone, file gone.
+    mon = env.monitor()
+    env.manager("DeleteVM", "s", "web-1.x_y")
+    wait_until(lambda: mon.signals(MANAGER, "VMDeleted"), "VMDeleted")
+    wait_until(lambda: mon.signals("/org/vmm", "InterfacesRemoved"), "InterfacesRemoved")
+    check(mon.signals(MANAGER, "VMDeleted")[0]["payload"]["data"] == ["web-1.x_y", p2], "VMDeleted arguments")
+    env.expect_error("org.freedesktop.DBus.Error.UnknownObject", p2, "org.freedesktop.DBus.Properties", "Get",
+                     "org.vmm.VM", "State")
+    check(not os.path.exists(os.path.join(env.state, "web-1.x_y.json")), "definition file left after DeleteVM")
+    env.create_json("again", {"payload": {"kernel": opts.payload}})
+    wait_until(lambda: mon.signals(MANAGER, "VMCreated"), "VMCreated")
+    wait_until(lambda: mon.signals("/org/vmm", "InterfacesAdded"), "InterfacesAdded")
+
+
+def case_lifecycle(env, opts):
+    """Start, events in order, pause/resume, reboot, power button, poweroff, delete."""
+    serial = os.path.join(env.tmp, "life.serial")
+    mon = env.monitor()
+    path = env.create_json("life", {
+        "payload": {"kernel": opts.payload, "cmdline": "test=powerbtn timeout=120"},
+        "memory": {"size": 32 << 20}, "serial": {"mode": "File", "file": serial}, "console": {"mode": "Off"}})
+    env.vm(path, "Start")
+    check(env.prop(path, "State") == "running", "State after Start returned")
+    pid = env.prop(path, "PID")
+    check(pid > 0 and os.path.exists(f"/proc/{pid}"), f"PID {pid}")
+    check(env.prop(path, "StartedAt") > 0, "StartedAt")
+    in_order(mon.events(path), [("vmm", "starting"), ("vm", "booting"), ("vm", "booted")], "boot events")
+    in_order(mon.states(path), ["starting", "running"], "State changes at Start")
+    ts = [r[3] for r in mon.event_records(path)]
+    check(ts == sorted(ts) and abs(ts[0] - time.time() * 1e6) < 60e6, f"event timestamps {ts}")
+    env.expect_error("org.vmm.Error.InvalidState", path, "org.vmm.VM", "Start")
+    env.expect_error("org.vmm.Error.InvalidState", MANAGER, "org.vmm.Manager", "DeleteVM", "life")
+
+    info = json.loads(env.vm(path, "GetInfo")[0])
+    check(info["state"] == "running" and info["vmm"]["state"] == "Running" and info["vmm"]["pid"] == pid,
+          f"GetInfo {info}")
+    counters = json.loads(env.vm(path, "GetCounters")[0])
+    check("vcpu0" in counters and "bus" in counters, f"GetCounters {counters}")
+
+    wait_until(lambda: "READY powerbtn" in serial_text(serial), "the guest to arm the power button")
+    env.vm(path, "Pause")
+    check(env.prop(path, "State") == "paused", "State after Pause")
+    env.expect_error("org.vmm.Error.InvalidState", path, "org.vmm.VM", "Pause")
+    env.expect_error("org.vmm.Error.InvalidState", path, "org.vmm.VM", "Shutdown")
+    env.vm(path, "Resume")
+    check(env.prop(path, "State") == "running", "State after Resume")
+    mon.wait_event(path, "vm/resumed")
+    in_order(mon.events(path), [("vm", "pausing"), ("vm", "paused"), ("vm", "resuming"), ("vm", "resumed")],
+             "pause events")
+    in_order(mon.states(path), ["starting", "running", "paused", "running"], "State changes at Pause/Resume")
+
+    env.vm(path, "Reboot")
+    mon.wait_event(path, "vm/rebooted")
+    in_order(mon.events(path), [("vm", "rebooting"), ("vm", "rebooted")], "reboot events")
+    wait_until(lambda: serial_text(serial).count("READY powerbtn") >= 1 and serial_text(serial).count("BOOT ") >= 2,
+               "the second boot to arm the power button")
+    check(env.prop(path, "PID") == pid, "Reboot changed the VMM process")
+
+    env.vm(path, "Shutdown")
+    env.wait_state(path, "shutdown")
+    check("INFO power button pressed" in serial_text(serial), "the guest did not see the power button")
+    in_order(mon.states(path), ["running", "shutting-down", "shutdown"], "State changes at Shutdown")
+    mon.wait_event(path, "vm/shutdown")
+    check(env.prop(path, "PID") == 0, "PID after shutdown")
+    check(env.prop(path, "ExitReason") == "the guest powered off", f"ExitReason {env.prop(path, 'ExitReason')}")
+
+    # Again, from args, with a pty serial, and PowerOff.
+    p2 = env.create_args("life2", payload_args(opts, "test=powerbtn timeout=120", "pty"))
+    env.vm(p2, "Start")
+    console = env.prop(p2, "ConsolePath")
+    check(re.fullmatch(r"/dev/pts/\d+", console), f"ConsolePath {console!r}")
+    env.vm(p2, "PowerOff")
+    check(env.prop(p2, "State") == "shutdown", "State after PowerOff returned")
+    check(env.prop(p2, "ExitReason") == "powered off by PowerOff", f"ExitReason {env.prop(p2, 'ExitReason')}")
+    check(env.prop(p2, "ConsolePath") == "", "ConsolePath after PowerOff")
+    # Start after shutdown works.
+    env.vm(path, "Start")
+    env.vm(path, "PowerOff")
+    for n in ("life", "life2"):
+        env.manager("DeleteVM", "s", n)
+    check(env.list_vms() == [], "VMs left after DeleteVM")
+    check(os.listdir(env.state) == [], f"state dir after DeleteVM: {os.listdir(env.state)}")
+
+
+def case_crash(env, opts):
+    """kill -9 of one VMM among several -> crashed, the others untouched; a VM that fails -> crashed."""
+    mon = env.monitor()
+    paths = []
+    for i in range(6):
+        paths.append(env.create_args(f"vm{i}", payload_args(opts, "test=powerbtn timeout=120", "null")))
+    for p in paths:
+        env.vm(p, "Start")
+    pids = [env.prop(p, "PID") for p in paths]
+    check(len(set(pids)) == len(pids) and all(pids), f"PIDs {pids}")
+    victim = paths[2]
+    os.kill(pids[2], signal.SIGKILL)
+    env.wait_state(victim, "crashed")
+    reason = env.prop(victim, "ExitReason")
+    check("signal 9" in reason, f"ExitReason {reason!r}")
+    mon.wait_event(victim, "vm/crashed")
+    crashed = [r for r in mon.event_records(victim) if r[:2] == ["vm", "crashed"]]
+    check(crashed[0][2].get("reason") == reason, f"vm/crashed properties {crashed[0][2]}")
+    check(env.prop(victim, "PID") == 0, "PID of the crashed VM")
+    for p, pid in zip(paths, pids):
+        if p != victim:
+            check(env.prop(p, "State") == "running" and os.path.exists(f"/proc/{pid}"), f"{p} was disturbed")
+    # A crashed VM starts again.
+    env.vm(victim, "Start")
+    check(env.prop(victim, "State") == "running" and env.prop(victim, "ExitReason") == "", "restart after crash")
+
+    # The guest triple-faults: the VMM reports vm/crashed itself and exits 1.
+    tf = env.create_args("tf", payload_args(opts, "test=triplefault", "null"))
+    env.busctl("call", DEST, tf, "org.vmm.VM", "Start", check_ok=False)
+    env.wait_state(tf, "crashed")
+    check(env.prop(tf, "ExitReason").startswith("the VM crashed"), f"ExitReason {env.prop(tf, 'ExitReason')}")
+
+    # A VMM that cannot start at all: Start fails with VmmFailed and says why.
+    bad = env.create_args("badkernel", ["--kernel", "/nonexistent/kernel", "--serial", "null", "--console", "off"])
+    msg = env.expect_error("org.vmm.Error.VmmFailed", bad, "org.vmm.VM", "Start")
+    check("/nonexistent/kernel" in msg, f"Start failure does not say why: {msg}")
+    check(env.prop(bad, "State") == "crashed", "State after a failed start")
+
+    for p in paths:
+        env.vm(p, "PowerOff")
+    check(all(env.prop(p, "State") == "shutdown" for p in paths), "PowerOff of all")
+    check(env.vmmd.poll() is None, "vmmd died")
+
+
+def case_vmmctl(env, opts):
+    """The command line: create, list, info, start, pause, resume, events, poweroff, delete, exit codes."""
+    cfg = os.path.join(env.tmp, "vm.json")
+    with open(cfg, "w") as f:
+        json.dump({"payload": {"kernel": opts.payload, "cmdline": "test=powerbtn timeout=120"},
+                   "memory": {"size": 32 << 20}, "serial": {"mode": "Null"}, "console": {"mode": "Off"}}, f)
+    r = env.vmmctl("create", "c1", "--config", cfg)
+    check("c1" in r.stdout, f"create output {r.stdout!r}")
+    env.vmmctl("create", "c2", "--", *payload_args(opts, "test=powerbtn timeout=120", "null"))
+    listing = json.loads(env.vmmctl("--json", "list").stdout)
+    check([v["name"] for v in listing] == ["c1", "c2"] and listing[0]["state"] == "created", f"list {listing}")
+    check("c2" in env.vmmctl("list").stdout, "plain list")
+
+    ev_out = os.path.join(env.tmp, "events.out")
+    with open(ev_out, "w") as f:
+        follower = subprocess.Popen([opts.vmmctl, "--json", "events", "c1"], env=env.env, stdout=f,
+                                    stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)  # the match is added before the first event can come
+        env.vmmctl("start", "c1")
+        info = json.loads(env.vmmctl("--json", "info", "c1").stdout)
+        check(info["state"] == "running" and info["pid"] > 0, f"info {info}")
+        check("running" in env.vmmctl("info", "c1").stdout, "plain info")
+        check("vcpu0" in env.vmmctl("counters", "c1").stdout, "counters")
+        env.vmmctl("pause", "c1")
+        r = env.vmmctl("pause", "c1", ok=False)
+        check(r.returncode == 4 and "paused" in r.stderr, f"pause twice: {r.returncode} {r.stderr!r}")
+        env.vmmctl("resume", "c1")
+        r = env.vmmctl("delete", "c1", ok=False)
+        check(r.returncode == 4, f"delete running: exit {r.returncode}")
+        env.vmmctl("poweroff", "c1")
+
+        def seen():
+            with open(ev_out) as f:
+                return [(e["source"], e["event"]) for e in map(json.loads, f.read().split("\n")[:-1])]
+        wait_until(lambda: ("vmm", "shutdown") in seen(), "vmmctl events to print vmm/shutdown")
+        in_order(seen(), [("vm", "booted"), ("vm", "paused"), ("vm", "resumed"), ("vm", "shutdown")],
+                 "vmmctl events")
+    finally:
+        follower.terminate()
+        follower.wait(5)
+
+    r = env.vmmctl("start", "nope", ok=False)
+    check(r.returncode == 3 and "nope" in r.stderr, f"start nope: {r.returncode} {r.stderr!r}")
+    r = env.vmmctl("frobnicate", ok=False)
+    check(r.returncode == 2, f"unknown command: exit {r.returncode}")
+    r = env.vmmctl("create", "x", "--config", "/nonexistent.json", ok=False)
+    check(r.returncode == 1 and "nonexistent" in r.stderr, f"missing config file: {r.returncode} {r.stderr!r}")
+    r = env.vmmctl("create", "bad name", "--", "--kernel", opts.payload, ok=False)
+    check(r.returncode == 1 and "invalid VM name" in r.stderr, f"bad name: {r.returncode} {r.stderr!r}")
+    env.vmmctl("delete", "c1")
+    env.vmmctl("delete", "c2")
+    check(json.loads(env.vmmctl("--json", "list").stdout) == [], "list after delete")
+    # No service: exit 5.
+    env.stop_vmmd()
+    r = env.vmmctl("list", ok=False)
+    check(r.returncode == 5, f"no service: exit {r.returncode} {r.stderr!r}")
+
+
+def case_units(env, opts):
+    """The units pass systemd-analyze verify (binaries pointed at the build)."""
+    if not shutil.which("systemd-analyze"):
+        raise Skip("systemd-analyze is not installed")
+    d = os.path.join(env.tmp, "units")
+    os.makedirs(d)
+    for name in ("vmmd.service", "vmm@.service"):
+        with open(os.path.join(opts.build_root, "units", name)) as f:
+            text = f.read()
+        text = re.sub(r"ExecStart=\S*/vmmd", f"ExecStart={opts.vmmd}", text)
+        text = re.sub(r"(Exec\w+)=\S*/vmmctl", lambda m: f"{m.group(1)}={opts.vmmctl}", text)
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", os.path.join(d, "vmmd.service"),
+                        os.path.join(d, "vmm@test.service")], capture_output=True, text=True, cwd=d, timeout=60)
+    # Lines about other units on the host are not ours.
+    ours = [l for l in (r.stdout + r.stderr).splitlines() if "vmm" in l]
+    check(r.returncode == 0 and not ours, f"systemd-analyze verify: {r.returncode}: {ours or r.stderr}")
+
+
+CASES = {
+    "contract": (case_contract, False),
+    "lifecycle": (case_lifecycle, True),
+    "crash": (case_crash, True),
+    "vmmctl": (case_vmmctl, True),
+    "units": (case_units, None),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--case", required=True, choices=sorted(CASES))
+    ap.add_argument("--vmmd", required=True)
+    ap.add_argument("--vmmctl", required=True)
+    ap.add_argument("--vmm", required=True)
+    ap.add_argument("--payload", required=True)
+    ap.add_argument("--source-root", required=True)
+    ap.add_argument("--build-root", required=True)
+    ap.add_argument("--keep", action="store_true")
+    opts = ap.parse_args()
+    # meson passes paths relative to the build directory; vmmd and the units need them absolute.
+    for k in ("vmmd", "vmmctl", "vmm", "payload", "build_root"):
+        setattr(opts, k, os.path.abspath(getattr(opts, k)))
+    fn, needs_kvm = CASES[opts.case]
+
+    env = None
+    try:
+        if needs_kvm is not None:
+            for tool in ("dbus-daemon", "busctl", "gdbus"):
+                if not shutil.which(tool):
+                    raise Skip(f"{tool} is not installed")
+        if needs_kvm:
+            why = kvm_unusable()
+            if why:
+                raise Skip(why)
+        env = Env(opts)
+        if needs_kvm is not None:
+            env.start_bus()
+            env.start_vmmd()
+        fn(env, opts)
+        if env.vmmd and env.vmmd.poll() is not None:
+            raise Failure(f"vmmd exited with {env.vmmd.returncode}")
+    except Skip as e:
+        print(f"SKIP: {e}")
+        return SKIP
+    except Failure as e:
+        print(f"FAIL {opts.case}: {e}")
+        if env:
+            try:
+                with open(env.vmmd_log) as f:
+                    print("--- vmmd log (last 40 lines)\n" + "".join(f.readlines()[-40:]))
+            except OSError:
+                pass
+        return 1
+    finally:
+        if env:
+            env.cleanup()
+    if env and getattr(env, "failed_cleanup", False):
+        print(f"FAIL {opts.case}: vmmd did not stop cleanly")
+        return 1
+    print(f"PASS {opts.case}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,7 +8,7 @@ packages=(
     meson ninja-build pkg-config gcc libc6-dev binutils python3
     libsystemd-dev libjson-c-dev libseccomp-dev libcmocka-dev
     # tests and benchmarks: nested Linux guests and the QEMU comparison
-    qemu-system-x86 busybox-static cpio
+    qemu-system-x86 busybox-static lz4
     # the dbus suite: a private dbus-daemon, busctl (systemd), gdbus (error names)
     dbus-daemon systemd libglib2.0-bin
 )

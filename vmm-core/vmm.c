@@ -296,6 +296,8 @@ static int build_vm(Vmm *vmm)
 
     if (vm_create(&vmm->vm, vmm->kvm_fd, &vmm->mem, err, sizeof(err)) < 0)
         return fail("%s", err);
+    if (vmm_devices_vm_created(&vmm->devices, err, sizeof(err)) < 0)
+        return fail("%s", err);
 
     AcpiPlatform platform = {
         .boot_vcpus = cfg->cpus.boot_vcpus,

@@ -195,6 +195,14 @@ fail:
     return r;
 }
 
+int vmm_devices_vm_created(VmmDevices *d, char *errbuf, size_t errlen)
+{
+    int r = kvm_irq_commit(d->irq);
+    if (r < 0)
+        snprintf(errbuf, errlen, "KVM: KVM_SET_GSI_ROUTING failed: %s", strerror(-r));
+    return r;
+}
+
 void vmm_devices_destroy(VmmDevices *d)
 {
     /* Workers stop before anything they might touch goes away. */

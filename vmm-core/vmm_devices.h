@@ -53,6 +53,8 @@ typedef struct VmmDevices {
 int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *vm, VmControl control, Bus *pio,
                        Bus *mmio, const GuestMemory *mem, EventMonitor *events, char *errbuf, size_t errlen);
 void vmm_devices_destroy(VmmDevices *d);
+/* Installs the interrupt routing in a freshly created KVM VM (boot and reboot). */
+int vmm_devices_vm_created(VmmDevices *d, char *errbuf, size_t errlen);
 /* Back to power-on state for a guest reset (CMOS RAM survives, as on
  * hardware). Called after the old KVM VM is gone, before the new one. */
 void vmm_devices_reset(VmmDevices *d);

@@ -43,7 +43,8 @@ static uint32_t bits_for(uint32_t n)
     return b;
 }
 
-struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported, const CpusConfig *cpus, uint32_t vcpu_id)
+struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported, const CpusConfig *cpus, uint32_t vcpu_id,
+                                  bool tsc_deadline)
 {
     size_t size = sizeof(*supported) + supported->nent * sizeof(struct kvm_cpuid_entry2);
     struct kvm_cpuid2 *c = malloc(size);
@@ -67,6 +68,10 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported, const Cpus
             /* EBX: initial APIC id, logical processors per package, CLFLUSH line 64 bytes. */
             e->ebx = (vcpu_id << 24) | ((per_package & 0xff) << 16) | (8u << 8);
             e->ecx |= 1u << 31; /* running under a hypervisor */
+            /* Without the TSC-deadline mode Linux must calibrate the LAPIC
+             * timer against the PIT, which is fragile when nested. */
+            if (tsc_deadline)
+                e->ecx |= 1u << 24;
             if (per_package > 1)
                 e->edx |= 1u << 28; /* HTT: the count in EBX is valid */
             break;

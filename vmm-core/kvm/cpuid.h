@@ -8,6 +8,7 @@
 #pragma once
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -15,4 +16,7 @@
 /* Returns a malloc'ed table or NULL with a message. */
 struct kvm_cpuid2 *cpuid_supported(int kvm_fd, char *errbuf, size_t errlen);
 /* Adapts a copy of the supported table for one vCPU (apic id = vcpu id). */
-struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported, const CpusConfig *cpus, uint32_t vcpu_id);
+/* tsc_deadline: KVM_CAP_TSC_DEADLINE_TIMER, which KVM emulates but
+ * KVM_GET_SUPPORTED_CPUID does not report. */
+struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported, const CpusConfig *cpus, uint32_t vcpu_id,
+                                  bool tsc_deadline);

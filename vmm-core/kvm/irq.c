@@ -71,11 +71,14 @@ static int commit_locked(KvmIrq *k)
             .u.irqchip = {.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
                           .pin = gsi % 8},
         };
+    /* The in-kernel PIT raises GSI 0, and the MADT tells the guest (as on
+     * PC hardware) that IRQ 0 arrives on IOAPIC pin 2: wire it there, or
+     * Linux finds no timer interrupt and cannot calibrate its clocks. */
     for (uint32_t gsi = 0; gsi < KVM_IRQ_IOAPIC_PINS; gsi++)
         t->entries[n++] = (struct kvm_irq_routing_entry){
             .gsi = gsi,
             .type = KVM_IRQ_ROUTING_IRQCHIP,
-            .u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi},
+            .u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi == 0 ? 2 : gsi},
         };
     for (uint32_t i = 0; i < k->n_gsis; i++) {
         if (!k->routes[i].valid)

@@ -150,7 +150,8 @@ int vcpu_create(Vcpu *v, Vm *vm, uint32_t id, const struct kvm_cpuid2 *supported
         goto fail;
     }
 
-    struct kvm_cpuid2 *cpuid = cpuid_for_vcpu(supported_cpuid, cpus, id);
+    bool tsc_deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+    struct kvm_cpuid2 *cpuid = cpuid_for_vcpu(supported_cpuid, cpus, id, tsc_deadline);
     if (!cpuid) {
         snprintf(errbuf, errlen, "out of memory");
         r = -ENOMEM;

@@ -1,0 +1,695 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Boots a real Linux (Debian's cloud kernel) under our vmm: suite `linux`.
+
+Nested mode (hosts whose KVM cannot run Linux, e.g. kvm_pvm): L1 is the same
+kernel under `qemu-system-x86_64 -accel tcg -cpu max`, which offers AMD SVM, so
+kvm-amd gives L1 a real /dev/kvm; L1's /init (l1-init.sh) runs vmm to boot L2.
+Direct mode (hosts with real VMX/SVM): vmm boots L2 right here.
+
+Cases:
+  boot          bzImage: L2 prints its marker with cpus=2 and powers off;
+                vmm exits 0.
+  boot-pvh      the same from the ELF vmlinux (PVH entry), extracted from the
+                bzImage's payload with `lz4` (skips without it).
+  power-button  L2 waits for KEY_POWER; vm.power-button through the API
+                socket; L2 powers off; vmm exits 0.
+
+Ingredients come from Debian packages and are cached under --cache (the
+build directory), so a second run downloads nothing. Missing tools or an
+unreachable package mirror make the test skip (exit 77) with one line.
+"""
+
+import argparse
+import fcntl
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+SKIP = 77
+HERE = os.path.dirname(os.path.abspath(__file__))
+META_PACKAGE = "linux-image-cloud-amd64"
+L1_TOP_MODULES = ["kvm-amd"]
+L2_TOP_MODULES = ["evdev", "button"]
+L2_CMDLINE = "console=ttyS0 panic=-1 reboot=k"
+L2_MEMORY = "512M"
+L2_CPUS = 2
+CASES = ["boot", "boot-pvh", "power-button"]
+
+
+class Skip(Exception):
+    pass
+
+
+class Fail(Exception):
+    pass
+
+
+def log(msg):
+    print(f"linux: {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------
+# Tools and files
+
+
+def need_tool(name, why):
+    path = shutil.which(name)
+    if not path:
+        raise Skip(f"{name} not found ({why}); scripts/install-deps.sh installs it")
+    return path
+
+
+def elf_interpreter(path):
+    """PT_INTERP of an ELF64 file, or None for a static one."""
+    with open(path, "rb") as f:
+        hdr = f.read(64)
+        if len(hdr) < 64 or hdr[:4] != b"\x7fELF" or hdr[4] != 2:
+            raise Fail(f"{path} is not an ELF64 executable")
+        phoff, = struct.unpack_from("<Q", hdr, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", hdr, 0x36)
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            ptype, = struct.unpack("<I", f.read(4))
+            if ptype == 3:  # PT_INTERP
+                f.seek(phoff + i * phentsize + 8)
+                off, = struct.unpack("<Q", f.read(8))
+                f.seek(phoff + i * phentsize + 32)
+                size, = struct.unpack("<Q", f.read(8))
+                f.seek(off)
+                return f.read(size).rstrip(b"\0").decode()
+    return None
+
+
+def static_busybox():
+    path = need_tool("busybox", "the guests' shell and tools, package busybox-static")
+    path = os.path.realpath(path)
+    if elf_interpreter(path) is not None:
+        raise Skip(f"{path} is not statically linked; install busybox-static")
+    return path
+
+
+def shared_libraries(exe):
+    """(path in guest, path on host) of every library and the loader `ldd` lists."""
+    if elf_interpreter(exe) is None:
+        return []
+    out = subprocess.run(["ldd", exe], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise Fail(f"ldd {exe} failed: {out.stderr.strip() or out.stdout.strip()}")
+    libs = []
+    for line in out.stdout.splitlines():
+        line = line.strip()
+        m = re.match(r"^\S+ => (/\S+) \(0x[0-9a-f]+\)$", line) or re.match(r"^(/\S+) \(0x[0-9a-f]+\)$", line)
+        if m:
+            libs.append((m.group(1), os.path.realpath(m.group(1))))
+        elif "=> not found" in line:
+            raise Fail(f"ldd {exe}: {line}")
+    return libs
+
+
+# --------------------------------------------------------------------------
+# Kernel from Debian packages, cached
+
+
+class CacheLock:
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def newest(paths):
+    return max(paths, key=os.path.getmtime) if paths else None
+
+
+def debs_named(debdir, package):
+    return [os.path.join(debdir, f) for f in os.listdir(debdir)
+            if f.startswith(package + "_") and f.endswith(".deb")]
+
+
+def apt_download(package, debdir):
+    apt_get = need_tool("apt-get", f"needed once to download {package}")
+    cmd = [apt_get, "download", "-q", package]
+    r = subprocess.run(cmd, cwd=debdir, capture_output=True, text=True)
+    if r.returncode != 0 and os.geteuid() == 0:
+        log(f"apt-get download {package} failed, running apt-get update once")
+        subprocess.run([apt_get, "update", "-qq"], capture_output=True, text=True)
+        r = subprocess.run(cmd, cwd=debdir, capture_output=True, text=True)
+    if r.returncode != 0:
+        reason = (r.stderr.strip().splitlines() or ["no message"])[-1]
+        raise Skip(f"cannot download {package}: {reason}")
+    log(f"downloaded {package} into {debdir}")
+
+
+def kernel_package_name(meta_deb, dpkg_deb):
+    depends = subprocess.run([dpkg_deb, "-f", meta_deb, "Depends"], capture_output=True,
+                             text=True, check=True).stdout
+    for alt in depends.replace("|", ",").split(","):
+        name = alt.strip().split(" ")[0]
+        if name.startswith("linux-image-") and name != META_PACKAGE:
+            return name
+    raise Fail(f"{meta_deb} depends on no linux-image package: {depends.strip()}")
+
+
+def ensure_kernel(cache):
+    """Returns (vmlinuz path, modules dir, kernel release)."""
+    dpkg_deb = need_tool("dpkg-deb", "unpacks the kernel package")
+    debdir = os.path.join(cache, "debs")
+    os.makedirs(debdir, exist_ok=True)
+    with CacheLock(os.path.join(cache, ".lock")):
+        meta = newest(debs_named(debdir, META_PACKAGE))
+        if not meta:
+            apt_download(META_PACKAGE, debdir)
+            meta = newest(debs_named(debdir, META_PACKAGE))
+        image_pkg = kernel_package_name(meta, dpkg_deb)
+        image = newest(debs_named(debdir, image_pkg))
+        if not image:
+            apt_download(image_pkg, debdir)
+            image = newest(debs_named(debdir, image_pkg))
+        root = os.path.join(cache, "kernel", image_pkg)
+        stamp = os.path.join(root, ".unpacked")
+        if not os.path.exists(stamp):
+            shutil.rmtree(root, ignore_errors=True)
+            tmp = root + ".tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(tmp)
+            subprocess.run([dpkg_deb, "-x", image, tmp], check=True)
+            os.rename(tmp, root)
+            open(stamp, "w").close()
+    boot = os.path.join(root, "boot")
+    vmlinuz = [os.path.join(boot, f) for f in os.listdir(boot) if f.startswith("vmlinuz-")]
+    if len(vmlinuz) != 1:
+        raise Fail(f"expected one vmlinuz in {boot}, found {vmlinuz}")
+    release = os.path.basename(vmlinuz[0])[len("vmlinuz-"):]
+    moddir = os.path.join(root, "lib", "modules", release)
+    if not os.path.isdir(moddir):
+        moddir = os.path.join(root, "usr", "lib", "modules", release)
+    return vmlinuz[0], moddir, release
+
+
+def ensure_vmlinux(vmlinuz):
+    """The ELF vmlinux inside a bzImage (LZ4 in Debian's cloud kernel), cached beside it."""
+    out = os.path.join(os.path.dirname(os.path.dirname(vmlinuz)), "vmlinux")
+    if os.path.exists(out):
+        return out
+    with open(vmlinuz, "rb") as f:
+        image = f.read()
+    if image[0x202:0x206] != b"HdrS":
+        raise Fail(f"{vmlinuz} is not a bzImage")
+    setup_sects = image[0x1f1] or 4
+    payload_offset, payload_length = struct.unpack_from("<II", image, 0x248)
+    start = (setup_sects + 1) * 512 + payload_offset
+    payload = image[start:start + payload_length]
+    # The payload ends with the decompressed size (le32), after the stream.
+    size, = struct.unpack_from("<I", payload, len(payload) - 4)
+    if payload[:4] == b"\x02\x21\x4c\x18":
+        tool = [need_tool("lz4", "extracts vmlinux from the bzImage, package lz4"), "-dc"]
+    elif payload[:2] == b"\x1f\x8b":
+        tool = ["gzip", "-dc"]
+    elif payload[:6] == b"\xfd7zXZ\x00":
+        tool = ["xz", "-dc"]
+    elif payload[:4] == b"\x28\xb5\x2f\xfd":
+        tool = ["zstd", "-dc"]
+    else:
+        raise Skip(f"cannot extract vmlinux: unknown compression {payload[:4].hex()}")
+    if not shutil.which(tool[0]):
+        raise Skip(f"{tool[0]} not found: cannot extract vmlinux for the PVH case")
+    # Decompressors complain about the size trailer; judge by the output.
+    r = subprocess.run(tool, input=payload, capture_output=True)
+    elf = r.stdout
+    if len(elf) != size or elf[:4] != b"\x7fELF":
+        raise Fail(f"extracting vmlinux with {tool[0]} gave {len(elf)} bytes, expected an ELF of {size}")
+    with open(out + ".tmp", "wb") as f:
+        f.write(elf)
+    os.rename(out + ".tmp", out)
+    return out
+
+
+def module_closure(moddir, top):
+    """Paths of the modules in `top` and their dependencies, dependencies first."""
+    index = {}
+    for dirpath, _, files in os.walk(moddir):
+        for f in files:
+            if f.endswith(".ko"):
+                index[f[:-3].replace("-", "_")] = os.path.join(dirpath, f)
+    order = []
+
+    def visit(name, chain):
+        key = name.replace("-", "_")
+        if key not in index:
+            raise Fail(f"module {name} not in {moddir}")
+        if index[key] in order:
+            return
+        if key in chain:
+            raise Fail(f"module dependency loop: {chain}")
+        with open(index[key], "rb") as f:
+            m = re.search(rb"(?:^|\0)depends=([^\0]*)\0", f.read())
+        deps = [d for d in m.group(1).decode().split(",") if d] if m else []
+        for d in deps:
+            visit(d, chain + [key])
+        order.append(index[key])
+
+    for name in top:
+        visit(name, [])
+    return order
+
+
+# --------------------------------------------------------------------------
+# Initramfs images (newc cpio written here: device nodes and root ownership
+# need no privileges this way)
+
+
+class Cpio:
+    def __init__(self, path):
+        self.f = open(path, "wb")
+        self.ino = 1
+        self.names = set()
+
+    def _entry(self, name, mode, data=b"", rdev=(0, 0)):
+        name = name.lstrip("/")
+        if name in self.names:
+            return
+        self.names.add(name)
+        encoded = name.encode() + b"\0"
+        fields = [self.ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(encoded), 0]
+        self.ino += 1
+        self.f.write(b"070701" + b"".join(b"%08x" % v for v in fields) + encoded)
+        self.f.write(b"\0" * (-(110 + len(encoded)) % 4))
+        self.f.write(data)
+        self.f.write(b"\0" * (-len(data) % 4))
+
+    def dir(self, name):
+        parts = name.strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            self._entry("/".join(parts[:i]), 0o040755)
+
+    def file(self, name, data, mode=0o644):
+        self.dir(os.path.dirname(name.strip("/")) or ".")
+        self._entry(name, 0o100000 | mode, data)
+
+    def copy(self, name, host_path, mode=None):
+        with open(host_path, "rb") as f:
+            data = f.read()
+        if mode is None:
+            mode = os.stat(host_path).st_mode & 0o777
+        self.file(name, data, mode)
+
+    def chardev(self, name, major, minor):
+        self.dir(os.path.dirname(name.strip("/")))
+        self._entry(name, 0o020600, rdev=(major, minor))
+
+    def close(self):
+        self._entry("TRAILER!!!", 0)
+        self.f.close()
+
+
+def base_image(cpio, busybox, init_script):
+    for d in ("proc", "sys", "dev", "tmp", "run", "bin", "sbin", "usr/bin", "usr/sbin"):
+        cpio.dir(d)
+    # The kernel opens /dev/console for init before devtmpfs is mounted.
+    cpio.chardev("dev/console", 5, 1)
+    cpio.chardev("dev/null", 1, 3)
+    cpio.copy("bin/busybox", busybox, 0o755)
+    cpio.copy("init", init_script, 0o755)
+
+
+def build_l2_initramfs(path, busybox, power_key, moddir):
+    if elf_interpreter(power_key) is not None:
+        raise Fail(f"{power_key} must be statically linked")
+    cpio = Cpio(path)
+    base_image(cpio, busybox, os.path.join(HERE, "l2-init.sh"))
+    cpio.copy("bin/vmm-power-key", power_key, 0o755)
+    names = []
+    for ko in module_closure(moddir, L2_TOP_MODULES):
+        name = os.path.basename(ko)[:-3]
+        cpio.copy(f"lib/modules/{name}.ko", ko, 0o644)
+        names.append(name)
+    cpio.file("lib/modules/order", ("\n".join(names) + "\n").encode())
+    cpio.close()
+
+
+def build_l1_initramfs(path, busybox, vmm, api_call, moddir, l2_kernel, l2_vmlinux, l2_initramfs, cases,
+                       args):
+    if elf_interpreter(api_call) is not None:
+        raise Fail(f"{api_call} must be statically linked")
+    cpio = Cpio(path)
+    base_image(cpio, busybox, os.path.join(HERE, "l1-init.sh"))
+    cpio.copy("bin/vmm-api-call", api_call, 0o755)
+    cpio.copy("usr/local/bin/vmm", vmm, 0o755)
+    libdirs = []
+    for guest_path, host_path in shared_libraries(vmm):
+        cpio.copy(guest_path, host_path, 0o755)
+        d = os.path.dirname(guest_path)
+        if d not in libdirs:
+            libdirs.append(d)
+    modules = []
+    for ko in module_closure(moddir, L1_TOP_MODULES):
+        name = os.path.basename(ko)[:-3]
+        cpio.copy(f"lib/modules/{name}.ko", ko, 0o644)
+        modules.append(name)
+    cpio.copy("l2/vmlinuz", l2_kernel, 0o644)
+    if l2_vmlinux:
+        cpio.copy("l2/vmlinux", l2_vmlinux, 0o644)
+    cpio.copy("l2/initramfs.cpio", l2_initramfs, 0o644)
+    conf = {
+        "CASES": " ".join(cases),
+        "L1_MODULES": " ".join(modules),
+        "L2_CMDLINE": args.l2_cmdline,
+        "L2_MEMORY": L2_MEMORY,
+        "VMM_TIMEOUT": str(args.vmm_timeout),
+        "WAIT_TIMEOUT": str(args.wait_timeout),
+        "EXIT_TIMEOUT": str(args.exit_timeout),
+        "VMM_LIBRARY_PATH": ":".join(libdirs),
+    }
+    cpio.file("vmmtest.conf", "".join(f"{k}='{v}'\n" for k, v in conf.items()).encode())
+    cpio.close()
+    return modules, libdirs
+
+
+# --------------------------------------------------------------------------
+# Running and reading the serial log
+
+
+class SerialLog:
+    """Lines of a child's stdout, each with the host time it arrived."""
+
+    def __init__(self):
+        self.lines = []  # (seconds since start, text)
+        self.t0 = time.monotonic()
+        self._partial = b""
+
+    def feed(self, data):
+        self._partial += data
+        new = []
+        while b"\n" in self._partial:
+            raw, self._partial = self._partial.split(b"\n", 1)
+            text = raw.decode("utf-8", "replace").rstrip("\r")
+            entry = (time.monotonic() - self.t0, text)
+            self.lines.append(entry)
+            new.append(entry)
+        return new
+
+    def flush(self):
+        if self._partial:
+            self.lines.append((time.monotonic() - self.t0, self._partial.decode("utf-8", "replace")))
+            self._partial = b""
+
+    def first(self, pattern, after=0.0):
+        rx = re.compile(pattern)
+        for t, text in self.lines:
+            if t >= after:
+                m = rx.search(text)
+                if m:
+                    return t, m
+        return None
+
+    def text(self):
+        return "\n".join(f"[{t:8.3f}] {text}" for t, text in self.lines)
+
+
+def run_child(cmd, timeout, on_line=None):
+    """Runs cmd, collecting its stdout+stderr into a SerialLog; kills it after timeout."""
+    slog = SerialLog()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    fd = proc.stdout.fileno()
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if ready:
+                data = os.read(fd, 65536)
+                if not data:
+                    break
+                for entry in slog.feed(data):
+                    if on_line:
+                        on_line(entry[1])
+    finally:
+        if timed_out or proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        rc = proc.wait()
+        proc.stdout.close()
+        slog.flush()
+    return slog, rc, timed_out
+
+
+def run_nested(args, cases, vmlinuz, vmlinux, moddir, busybox, workdir):
+    qemu = need_tool("qemu-system-x86_64", "runs the L1 Linux, package qemu-system-x86")
+    l2_cpio = os.path.join(workdir, "l2-initramfs.cpio")
+    l1_cpio = os.path.join(workdir, "l1-initramfs.cpio")
+    build_l2_initramfs(l2_cpio, busybox, args.power_key, moddir)
+    build_l1_initramfs(l1_cpio, busybox, args.vmm, args.api_call, moddir, vmlinuz, vmlinux, l2_cpio, cases,
+                       args)
+    cmd = [qemu, "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2",
+           "-nographic", "-no-reboot", "-nic", "none",
+           "-kernel", vmlinuz, "-initrd", l1_cpio,
+           "-append", f"console=ttyS0 panic=-1 loglevel={args.l1_loglevel}"]
+    log(f"nested: L1 under QEMU TCG, {len(cases)} case(s), bound {args.timeout} s")
+    return run_child(cmd, args.timeout)
+
+
+def run_direct(args, cases, vmlinuz, vmlinux, moddir, busybox, workdir):
+    """Real KVM: vmm boots L2 here. Writes the same VMM-* lines the L1 init prints."""
+    l2_cpio = os.path.join(workdir, "l2-initramfs.cpio")
+    build_l2_initramfs(l2_cpio, busybox, args.power_key, moddir)
+    combined = SerialLog()
+    for c in cases:
+        sock = os.path.join(workdir, f"vmm-{c}.sock")
+        events = os.path.join(workdir, f"events-{c}.json")
+        for p in (sock, events):
+            if os.path.exists(p):
+                os.unlink(p)
+        kernel = vmlinux if c == "boot-pvh" else vmlinuz
+        cmd = [args.vmm, "--kernel", kernel, "--initramfs", l2_cpio,
+               "--cmdline", f"{args.l2_cmdline} vmmtest={c}",
+               "--cpus", f"boot={L2_CPUS}", "--memory", f"size={L2_MEMORY}",
+               "--serial", "tty", "--console", "off",
+               "--api-socket", f"path={sock}", "--event-monitor", f"path={events}"]
+        extra = []
+
+        def on_line(text, c=c, sock=sock, extra=extra):
+            if c == "power-button" and "VMM-L2-WAITING" in text:
+                rc, reply = api_call(sock, "vm.power-button")
+                extra.append(f"VMM-API action=vm.power-button rc={rc} reply={reply}")
+
+        start = time.monotonic() - combined.t0
+        combined.lines.append((start, f"VMM-CASE-START case={c}"))
+        slog, rc, timed_out = run_child(cmd, args.vmm_timeout, on_line)
+        for t, text in slog.lines:
+            combined.lines.append((start + t, text))
+        end = time.monotonic() - combined.t0
+        for text in extra:
+            combined.lines.append((end, text))
+        combined.lines.append((end, f"VMM-EXIT case={c} rc={'none' if timed_out else rc}"))
+    return combined, 0, False
+
+
+def api_call(path, action, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            s.connect(path)
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            s.close()
+            if time.monotonic() >= deadline:
+                return 3, "no socket"
+            time.sleep(0.1)
+    try:
+        s.sendall(b'{"id":1,"action":"%s"}\n' % action.encode())
+        buf = b""
+        while b"\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except OSError as e:
+        return 3, str(e)
+    finally:
+        s.close()
+    reply = buf.split(b"\n", 1)[0].decode("utf-8", "replace")
+    ok = '"result"' in reply and '"error"' not in reply
+    return (0 if ok else 1), reply
+
+
+# --------------------------------------------------------------------------
+# Judging
+
+
+def judge(slog, c, release):
+    """Returns (problems, timings) for one case from the serial log."""
+    problems = []
+    timings = {}
+    start = slog.first(rf"VMM-CASE-START case={re.escape(c)}\b")
+    if not start:
+        problems.append(f"case {c} never started")
+        return problems, timings
+    t_start = start[0]
+    exit_ = slog.first(rf"VMM-EXIT case={re.escape(c)} rc=(\S+)", t_start)
+    t_end = exit_[0] if exit_ else float("inf")
+    marker = slog.first(r"VMM-L2-OK uname=(\S+) cpus=(\d+) case=(\S+)(?: uptime=(\S+))?", t_start)
+    if marker and marker[0] <= t_end:
+        t, m = marker
+        timings["l2_marker_s"] = t - t_start
+        if m.group(4):
+            timings["l2_uptime_at_marker_s"] = float(m.group(4))
+        if m.group(1) != release:
+            problems.append(f"L2 runs kernel {m.group(1)}, expected {release}")
+        if int(m.group(2)) != L2_CPUS:
+            problems.append(f"L2 sees {m.group(2)} CPUs, expected {L2_CPUS}")
+        if m.group(3) != c:
+            problems.append(f"L2 ran case {m.group(3)}, expected {c}")
+    else:
+        problems.append("no VMM-L2-OK marker from L2")
+    if c == "power-button":
+        api = slog.first(r"VMM-API action=vm.power-button rc=(\S+) reply=(.*)", t_start)
+        if not api or api[1].group(1) != "0":
+            problems.append("vm.power-button API call failed: " + (api[1].group(0) if api else "never sent"))
+        if not slog.first(r"VMM-L2-POWER-BUTTON", t_start):
+            problems.append("L2 never saw the power button (KEY_POWER)")
+    if not exit_:
+        problems.append("vmm did not exit")
+    else:
+        timings["vmm_total_s"] = exit_[0] - t_start
+        rc = exit_[1].group(1)
+        if rc == "none":
+            problems.append("vmm did not exit; L1 killed it")
+        elif rc != "0":
+            problems.append(f"vmm exited with rc={rc}, expected 0")
+    return problems, timings
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vmm", required=True)
+    ap.add_argument("--api-call", required=True, help="static vmm-api-call helper")
+    ap.add_argument("--power-key", required=True, help="static vmm-power-key helper")
+    ap.add_argument("--cache", required=True, help="download/image cache (in the build directory)")
+    ap.add_argument("--case", action="append", choices=CASES,
+                    help="case to run (repeatable; several share one L1 boot); default: all")
+    ap.add_argument("--mode", choices=["auto", "nested", "direct"],
+                    default=os.environ.get("VMM_LINUX_MODE", "auto"))
+    ap.add_argument("--timeout", type=int,
+                    help="hard bound on the whole run, seconds (default: 40 + vmm timeout + 15 per case)")
+    ap.add_argument("--vmm-timeout", type=int, default=60,
+                    help="bound on one vmm run, seconds (a healthy one takes about 10)")
+    ap.add_argument("--wait-timeout", type=int, default=50,
+                    help="power-button case: bound on L2 becoming ready for the press, seconds")
+    ap.add_argument("--exit-timeout", type=int, default=30,
+                    help="power-button case: bound on vmm exiting after the press, seconds")
+    ap.add_argument("--l2-cmdline", default=L2_CMDLINE)
+    ap.add_argument("--l1-loglevel", type=int, default=4)
+    ap.add_argument("--show-log", action="store_true", help="print the serial log even on success")
+    args = ap.parse_args()
+    cases = args.case or CASES
+    if args.timeout is None:
+        args.timeout = 40 + (args.vmm_timeout + 15) * len(cases)
+    name = "+".join(cases)
+
+    try:
+        for p in (args.vmm, args.api_call, args.power_key):
+            if not os.access(p, os.X_OK):
+                raise Fail(f"{p} is not an executable")
+        args.vmm = os.path.abspath(args.vmm)
+        busybox = static_busybox()
+        mode = args.mode
+        if mode == "auto":
+            real_kvm = os.access("/dev/kvm", os.R_OK | os.W_OK) and not os.path.isdir("/sys/module/kvm_pvm")
+            mode = "direct" if real_kvm else "nested"
+        if mode == "nested":
+            need_tool("qemu-system-x86_64", "runs the L1 Linux, package qemu-system-x86")
+        os.makedirs(args.cache, exist_ok=True)
+        t = time.monotonic()
+        vmlinuz, moddir, release = ensure_kernel(os.path.abspath(args.cache))
+        vmlinux = ensure_vmlinux(vmlinuz) if "boot-pvh" in cases else None
+        log(f"kernel {release} ready in {time.monotonic() - t:.1f} s ({vmlinuz})")
+        workdir = os.path.join(os.path.abspath(args.cache), f"work-{name}")
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.makedirs(workdir)
+        runner = run_nested if mode == "nested" else run_direct
+        slog, rc, timed_out = runner(args, cases, vmlinuz, vmlinux, moddir, busybox, workdir)
+    except Skip as e:
+        print(f"SKIP: {e}", flush=True)
+        return SKIP
+    except (Fail, subprocess.CalledProcessError, OSError) as e:
+        print(f"FAIL: {e}", flush=True)
+        return 1
+
+    log_path = os.path.join(workdir, "serial.log")
+    with open(log_path, "w") as f:
+        f.write(slog.text() + "\n")
+
+    problems = []
+    if timed_out:
+        problems.append(f"hard time bound of {args.timeout} s hit; killed")
+    l1_up = slog.first(r"VMM-L1-UP ")
+    if mode == "nested":
+        if not l1_up:
+            problems.append(f"L1 never reached its /init (qemu rc={rc})")
+        problems += ["L1: " + text for _, text in slog.lines if text.startswith("VMM-L1-FAIL")]
+        ver = slog.first(r"VMM-L1-VERSION rc=(\S+) out=(.*)")
+        if ver and ver[1].group(1) != "0":
+            problems.append(f"vmm --version failed inside L1: {ver[1].group(2)}")
+
+    results = {}
+    for c in cases:
+        results[c] = judge(slog, c, release)
+
+    summary = [f"mode {mode}"]
+    if l1_up:
+        summary.append(f"L1 boot to /init {l1_up[0]:.1f} s")
+    done = slog.lines[-1][0] if slog.lines else 0.0
+    summary.append(f"whole run {done:.1f} s")
+    failed = bool(problems) or any(probs for probs, _ in results.values())
+    # The log first, the verdict last: meson shows a failing test's tail.
+    if failed or args.show_log:
+        print("----- serial log (L1 and L2), host seconds since start -----")
+        print(slog.text())
+        print(f"----- end of serial log (also in {log_path}) -----", flush=True)
+    log(", ".join(summary))
+    for c, (probs, timings) in results.items():
+        bits = []
+        if "l2_marker_s" in timings:
+            bits.append(f"L2 boot to marker {timings['l2_marker_s']:.1f} s")
+        if "l2_uptime_at_marker_s" in timings:
+            bits.append(f"L2's own uptime at marker {timings['l2_uptime_at_marker_s']:.1f} s")
+        if "vmm_total_s" in timings:
+            bits.append(f"vmm start to exit {timings['vmm_total_s']:.1f} s")
+        status = "FAIL" if probs else "ok"
+        log(f"case {c}: {status}; " + ", ".join(bits))
+        for p in probs:
+            log(f"  {c}: {p}")
+    for p in problems:
+        log(f"  {p}")
+    for _, text in slog.lines:
+        if text.startswith(("VMM-L2-", "VMM-API", "VMM-EXIT", "VMM-L1-VERSION", "VMM-DIAG vm.counters")):
+            log(f"  | {text}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

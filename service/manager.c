@@ -187,6 +187,62 @@ int manager_load(Manager *m)
     return r;
 }
 
+/* ------------------------------------------------------------ startup */
+
+static void manager_ready(Manager *m)
+{
+    if (m->ready)
+        return;
+    m->ready = true;
+    /* Objects first, then the name: a client that sees the name sees the
+     * objects, adopted ones in their real state. */
+    int r = sd_bus_request_name(m->bus, VMM_BUS_NAME, 0);
+    if (r < 0) {
+        log_error("cannot own %s: %s (another vmmd, or the bus policy refuses)", VMM_BUS_NAME, strerror(-r));
+        (void)sd_event_exit(m->event, r);
+        return;
+    }
+    log_info("vmmd %s ready: %zu VMs (%zu running), state %s, runtime %s, vmm %s", VMM_VERSION, m->n_vms,
+             m->n_running, m->state_dir, m->runtime_dir, m->vmm_path);
+    (void)sd_notify(false, "READY=1");
+    manager_update_status(m);
+
+    /* After adoption, so a VM whose VMM survived is not started twice. */
+    for (size_t i = 0; i < m->n_vms; i++) {
+        Vm *vm = m->vms[i];
+        if (!vm->autostart || vm_state_is_active(vm->state))
+            continue;
+        _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        log_info("VM %s: Autostart", vm->name);
+        r = vm_start(vm, NULL, &error);
+        if (r < 0 || sd_bus_error_is_set(&error))
+            log_error("VM %s: Autostart failed: %s", vm->name,
+                      sd_bus_error_is_set(&error) ? error.message : strerror(-r));
+    }
+}
+
+void manager_adoption_settled(Manager *m)
+{
+    if (m->n_adopting > 0)
+        m->n_adopting--;
+    if (m->n_adopting == 0)
+        manager_ready(m);
+}
+
+int manager_start(Manager *m)
+{
+    for (size_t i = 0; i < m->n_vms; i++) {
+        int r = vm_adopt(m->vms[i]);
+        if (r < 0)
+            return log_error_errno(r, "cannot adopt VM %s: %s", m->vms[i]->name, strerror(-r));
+    }
+    if (m->n_adopting == 0)
+        manager_ready(m);
+    else
+        log_info("reconnecting to %zu VMM%s left running", m->n_adopting, m->n_adopting == 1 ? "" : "s");
+    return 0;
+}
+
 /* ------------------------------------------------------- org.vmm.Manager */
 
 int manager_emit_vms_changed(Manager *m)

@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 typedef struct Vm Vm;
+typedef struct PolkitQuery PolkitQuery;
 
 typedef struct Manager {
     sd_event *event;
@@ -23,7 +24,10 @@ typedef struct Manager {
 
     Vm **vms; /* sorted by name, so listings are stable */
     size_t n_vms;
-    size_t n_running; /* VMs with a live VMM, for STATUS= */
+    size_t n_running;            /* VMs with a live VMM, for STATUS= */
+    size_t n_adopting;           /* adoptions waiting for their VMM's vm.info */
+    bool ready;                  /* the name is owned and autostart done */
+    PolkitQuery *polkit_queries; /* calls held back until polkit answers */
 } Manager;
 
 #define VMM_BUS_NAME          "org.vmm.Manager"
@@ -44,6 +48,13 @@ int manager_load(Manager *m);
 /* Registers the Manager object, the VM fallback vtable and the object manager. */
 int manager_bus_register(Manager *m);
 int manager_emit_vms_changed(Manager *m);
+
+/* Adopts every VMM an earlier vmmd left running, then (once they all
+ * answered) owns the bus name, starts the Autostart VMs and says READY=1:
+ * a client that sees the name sees every VM in its real state. */
+int manager_start(Manager *m);
+/* One adoption ended (either way). */
+void manager_adoption_settled(Manager *m);
 
 /* sd_notify STATUS= with the number of VMs running. */
 void manager_update_status(Manager *m);

@@ -2,8 +2,14 @@
 /* The org.vmm.VM interface: one object per VM under /org/vmm/vm, served by
  * a fallback vtable so objects exist exactly while their VM does. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "bus_errors.h"
 #include "util.h"
@@ -125,6 +131,79 @@ static int method_get_counters(sd_bus_message *m, void *userdata, sd_bus_error *
     return vm_query(userdata, m, "vm.counters", error);
 }
 
+/* The serial console as an fd: the pty's terminal side, or a connection to
+ * the VMM's serial socket. The caller is authorized (polkit) before this
+ * runs; a console is as good as a keyboard on the guest. */
+static int open_pty(Vm *vm, sd_bus_error *error)
+{
+    /* The path comes from the VMM, which a guest might have subverted: only
+     * a /dev/pts terminal is opened, never whatever file it names. */
+    unsigned n;
+    char end;
+    if (!vm->console_path || sscanf(vm->console_path, "/dev/pts/%u%c", &n, &end) != 1)
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "VM %s: the VMM reported no usable pty (%s)",
+                                 vm->name, vm->console_path ? vm->console_path : "none");
+    int fd = open(vm->console_path, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "VM %s: cannot open %s: %s", vm->name,
+                                 vm->console_path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || !isatty(fd)) {
+        close(fd);
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "VM %s: %s is not a terminal", vm->name,
+                                 vm->console_path);
+    }
+    return fd;
+}
+
+static int connect_serial_socket(Vm *vm, const char *path, sd_bus_error *error)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "VM %s: serial socket path too long", vm->name);
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED,
+                                 "VM %s: cannot connect to its serial socket %s: %s", vm->name, path,
+                                 strerror(e));
+    }
+    return fd;
+}
+
+static int method_open_console(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Vm *vm = userdata;
+    if (vm->state != VM_STATE_RUNNING && vm->state != VM_STATE_PAUSED && vm->state != VM_STATE_SHUTTING_DOWN)
+        return refuse(error, vm, "open the console of", "Start it first");
+    _cleanup_json_ json_object *cfg = json_tokener_parse(vm->config_json);
+    json_object *serial = NULL, *mode = NULL, *sock = NULL;
+    const char *mode_s = "Null";
+    if (cfg && json_object_object_get_ex(cfg, "serial", &serial) &&
+        json_object_object_get_ex(serial, "mode", &mode))
+        mode_s = json_object_get_string(mode);
+    int fd;
+    if (strcmp(mode_s, "Pty") == 0)
+        fd = open_pty(vm, error);
+    else if (strcmp(mode_s, "Socket") == 0 && json_object_object_get_ex(serial, "socket", &sock) &&
+             json_object_is_type(sock, json_type_string))
+        fd = connect_serial_socket(vm, json_object_get_string(sock), error);
+    else
+        return sd_bus_error_setf(error, VMM_ERROR_NOT_SUPPORTED,
+                                 "VM %s has serial mode %s; OpenConsole needs --serial pty or socket=PATH",
+                                 vm->name, mode_s);
+    if (fd < 0 || sd_bus_error_is_set(error))
+        return fd < 0 ? fd : -EIO;
+    /* sd-bus sends a duplicate; ours is closed either way. */
+    int r = sd_bus_reply_method_return(m, "h", fd);
+    close(fd);
+    return r;
+}
+
 /* ------------------------------------------------------------- properties */
 
 static int property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -242,6 +321,8 @@ const sd_bus_vtable vm_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES("GetInfo", "", , "s", SD_BUS_PARAM(info), method_get_info,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetCounters", "", , "s", SD_BUS_PARAM(counters), method_get_counters,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("OpenConsole", "", , "h", SD_BUS_PARAM(console), method_open_console,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_NAMES(
         "Event", "ssa{ss}t",

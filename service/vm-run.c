@@ -21,11 +21,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bus_errors.h"
@@ -81,6 +83,8 @@ static void apply_event(Vm *vm, const char *source, const char *event, json_obje
 {
     if (strcmp(source, "vm") != 0)
         return;
+    if (strcmp(event, "shutdown") == 0)
+        vm->shutdown_seen = true;
     if (strcmp(event, "booted") == 0 && vm->state == VM_STATE_STARTING) {
         /* Running once ConsolePath is known, so Start's caller sees both. */
         if (!vm->api ||
@@ -168,14 +172,38 @@ static char *last_log_line(Vm *vm)
     return strndup(start, 400);
 }
 
+/* si is NULL for an adopted VMM: it is not our child, so its exit status
+ * is not ours to read; what it said before exiting decides. */
 static void vm_reap(Vm *vm, const siginfo_t *si)
 {
-    /* Records the VMM wrote before it died come first (vm/shutdown, ...). */
+    /* Records the VMM wrote before it died come first (vm/shutdown, ...);
+     * an adopted VMM sends them on the control channel. */
     vmm_conn_drain(vm->events);
+    vmm_conn_drain(vm->api);
 
     _cleanup_free_ char *reason = NULL;
     VmState next = VM_STATE_CRASHED;
-    if (si->si_code == CLD_EXITED && si->si_status == 0 && !vm->crash_reported) {
+    if (!si) {
+        /* The VMM's last records (vm/shutdown, vm/crashed) usually do not
+         * reach an API subscriber: it stops serving as it exits. Its log
+         * still says when the VM failed ("vmm: the VM stopped: why"). */
+        _cleanup_free_ char *line = last_log_line(vm);
+        if (vm->crash_reported) {
+            /* exit_reason was set from vm/crashed */
+        } else if (line && strncmp(line, "the VM stopped: ", 16) == 0) {
+            if (asprintf(&reason, "the VM crashed: %s", line + 16) < 0)
+                reason = NULL;
+        } else if (vm->shutdown_seen || vm->poweroff_requested || vm->state == VM_STATE_SHUTTING_DOWN) {
+            next = VM_STATE_SHUTDOWN;
+            reason = strdup(vm->poweroff_requested ? "powered off by PowerOff" : "the guest powered off");
+        } else {
+            if (asprintf(&reason,
+                         "the VMM exited without a shutdown (started by an earlier vmmd, so its exit "
+                         "status is unknown)%s%s",
+                         line ? ": " : "", line ? line : "") < 0)
+                reason = NULL;
+        }
+    } else if (si->si_code == CLD_EXITED && si->si_status == 0 && !vm->crash_reported) {
         next = VM_STATE_SHUTDOWN;
         reason = strdup(vm->poweroff_requested ? "powered off by PowerOff" : "the guest powered off");
     } else if (vm->crash_reported) {
@@ -203,6 +231,11 @@ static void vm_reap(Vm *vm, const siginfo_t *si)
     vmm_conn_free(vm->events);
     vm->events = NULL;
     vm->child_source = sd_event_source_disable_unref(vm->child_source);
+    vm->pidfd_source = sd_event_source_disable_unref(vm->pidfd_source);
+    if (vm->pidfd >= 0)
+        close(vm->pidfd);
+    vm->pidfd = -1;
+    vm->adopted = false;
     vm->boot_timer = sd_event_source_disable_unref(vm->boot_timer);
     vm->kill_timer = sd_event_source_disable_unref(vm->kill_timer);
     vm->pid = 0;
@@ -218,6 +251,9 @@ static void vm_reap(Vm *vm, const siginfo_t *si)
          * not send it, so vmmd does. */
         const char *props[] = {"reason", vm->exit_reason ? vm->exit_reason : "", NULL};
         vm_emit_event(vm, "vm", "crashed", props, now_realtime_usec());
+    } else if (next == VM_STATE_SHUTDOWN && !vm->shutdown_seen) {
+        /* An adopted VMM's last records may be lost (see above). */
+        vm_emit_event(vm, "vm", "shutdown", NULL, now_realtime_usec());
     }
     (void)sd_bus_emit_properties_changed(vm->manager->bus, vm->path, VMM_VM_INTERFACE, "PID", "ExitReason",
                                          "ConsolePath", NULL);
@@ -247,11 +283,13 @@ static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata
 
 static void vm_kill(Vm *vm, const char *why)
 {
-    if (!vm->child_source)
+    if (!vm->child_source && vm->pidfd < 0)
         return;
     log_warning("VM %s: killing VMM %u: %s", vm->name, vm->pid, why);
     vm->killed_by_us = vm->poweroff_requested;
-    int r = sd_event_source_send_child_signal(vm->child_source, SIGKILL, NULL, 0);
+    int r = vm->child_source ? sd_event_source_send_child_signal(vm->child_source, SIGKILL, NULL, 0)
+            : syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0) < 0 ? -errno
+                                                                              : 0;
     if (r < 0)
         log_error("VM %s: cannot kill VMM %u: %s", vm->name, vm->pid, strerror(-r));
 }
@@ -438,6 +476,8 @@ int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error)
     vm->pid = (uint32_t)pid;
     vm->started_at = started;
     vm->crash_reported = false;
+    vm->shutdown_seen = false;
+    vm->adopted = false;
     vm->poweroff_requested = false;
     vm->killed_by_us = false;
     free(vm->exit_reason);
@@ -626,5 +666,143 @@ int vm_query(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error)
         return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "VM %s: cannot send %s: %s", vm->name, action,
                                  strerror(-r));
     }
+    return 1;
+}
+
+/* ------------------------------------------------------------- adoption */
+
+/* When the process started, as CLOCK_REALTIME usec: the anchor of its event
+ * timestamps (monotonic since its start). /proc/PID/stat field 22 counts
+ * clock ticks since boot, so this is exact to a tick. */
+static uint64_t process_started_at(uint32_t pid)
+{
+    _cleanup_free_ char *path = NULL, *data = NULL;
+    if (asprintf(&path, "/proc/%u/stat", pid) < 0 || read_file_full(path, 4096, &data, NULL) < 0)
+        return now_realtime_usec();
+    /* The command name may hold spaces and parentheses: count from its end. */
+    char *p = strrchr(data, ')');
+    unsigned long long ticks = 0;
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+               &ticks) != 1)
+        return now_realtime_usec();
+    struct timespec boot;
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    uint64_t since_boot = (uint64_t)boot.tv_sec * 1000000u + (uint64_t)boot.tv_nsec / 1000u;
+    uint64_t start = (uint64_t)ticks * 1000000u / (uint64_t)sysconf(_SC_CLK_TCK);
+    uint64_t age = since_boot > start ? since_boot - start : 0;
+    return now_realtime_usec() - age;
+}
+
+static int on_adopted_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    (void)s, (void)fd, (void)revents;
+    vm_reap(userdata, NULL);
+    return 0;
+}
+
+static void adoption_failed(Vm *vm, const char *why)
+{
+    log_warning("VM %s: cannot adopt the VMM left running by an earlier vmmd: %s", vm->name, why);
+    vmm_conn_free(vm->api);
+    vm->api = NULL;
+    if (vm->pidfd >= 0)
+        close(vm->pidfd);
+    vm->pidfd = -1;
+    vm->adopted = false;
+}
+
+static void on_adopt_subscribed(int error, const char *code, const char *message, json_object *result,
+                                void *userdata)
+{
+    Vm *vm = userdata;
+    (void)code, (void)result;
+    if (error < 0 && error != -ECONNRESET)
+        log_warning("VM %s: events.subscribe failed, no Event signals from it: %s", vm->name,
+                    message ? message : strerror(-error));
+}
+
+static void on_adopt_info(int error, const char *code, const char *message, json_object *result,
+                          void *userdata)
+{
+    Vm *vm = userdata;
+    Manager *mgr = vm->manager;
+    json_object *jpid = NULL, *jstate = NULL, *pty = NULL;
+    (void)code;
+
+    vm->adopting = false;
+    if (error < 0 || !result || !json_object_object_get_ex(result, "pid", &jpid) ||
+        !json_object_is_type(jpid, json_type_int) || json_object_get_int64(jpid) <= 0 ||
+        json_object_get_int64(jpid) > INT32_MAX || !json_object_object_get_ex(result, "state", &jstate)) {
+        adoption_failed(vm, error < 0 ? (message ? message : strerror(-error)) : "vm.info without pid/state");
+        manager_adoption_settled(mgr);
+        return;
+    }
+    uint32_t pid = (uint32_t)json_object_get_int64(jpid);
+    /* The VMM named its own pid on a connection that is still up, so the
+     * process is alive and the pidfd refers to it. */
+    vm->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+    if (vm->pidfd < 0) {
+        adoption_failed(vm, strerror(errno));
+        manager_adoption_settled(mgr);
+        return;
+    }
+    int r = sd_event_add_io(mgr->event, &vm->pidfd_source, vm->pidfd, EPOLLIN, on_adopted_exit, vm);
+    if (r < 0) {
+        adoption_failed(vm, strerror(-r));
+        manager_adoption_settled(mgr);
+        return;
+    }
+    const char *st = json_object_get_string(jstate);
+    VmState next = strcmp(st, "Paused") == 0     ? VM_STATE_PAUSED
+                   : strcmp(st, "Shutdown") == 0 ? VM_STATE_SHUTTING_DOWN
+                   : strcmp(st, "Created") == 0  ? VM_STATE_STARTING
+                                                 : VM_STATE_RUNNING;
+    vm->pid = pid;
+    vm->started_at = process_started_at(pid);
+    vm->crash_reported = false;
+    vm->poweroff_requested = false;
+    vm->killed_by_us = false;
+    free(vm->exit_reason);
+    vm->exit_reason = NULL;
+    if (json_object_object_get_ex(result, "serial_pty", &pty) && json_object_is_type(pty, json_type_string))
+        set_string(&vm->console_path, json_object_get_string(pty));
+    log_notice("VM %s: adopted VMM %u (%s)", vm->name, pid, st);
+    (void)sd_bus_emit_properties_changed(mgr->bus, vm->path, VMM_VM_INTERFACE, "PID", "StartedAt",
+                                         "ExitReason", "ConsolePath", NULL);
+    vm_set_state(vm, next);
+    manager_adoption_settled(mgr);
+}
+
+int vm_adopt(Vm *vm)
+{
+    _cleanup_free_ char *sock = NULL;
+    _cleanup_close_ int fd = -1;
+    if (runtime_path(vm, ".sock", &sock) < 0)
+        return -ENOMEM;
+    if (strlen(sock) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+        return 0;
+    /* Refused or missing: no VMM runs it (a stale socket stays for Start to
+     * replace). */
+    if (connect_to(sock, &fd) < 0)
+        return 0;
+    int r = vmm_conn_new(vm->manager->event, TAKE_FD(fd), VMM_CONN_API, on_vmm_event, NULL, vm, &vm->api);
+    if (r < 0)
+        return r;
+    vm->adopted = true;
+    vm->adopting = true;
+    vm->shutdown_seen = false;
+    /* Subscribe first: every event after vm.info's answer is then seen. The
+     * API answers only once the VM booted, so vm.info may wait as long as a
+     * boot does. */
+    r = vmm_conn_call(vm->api, "events.subscribe", NULL, VMM_REQUEST_TIMEOUT_USEC, on_adopt_subscribed, vm);
+    if (r >= 0)
+        r = vmm_conn_call(vm->api, "vm.info", NULL, VMM_BOOT_TIMEOUT_USEC, on_adopt_info, vm);
+    if (r < 0) {
+        vm->adopting = false;
+        adoption_failed(vm, strerror(-r));
+        return 0;
+    }
+    vm->manager->n_adopting++;
     return 1;
 }

@@ -55,8 +55,15 @@ struct Vm {
     char *exit_reason;
 
     /* While a VMM runs. */
-    int pidfd;
+    int pidfd; /* adopted VMMs only; a child's pidfd is owned by child_source */
     sd_event_source *child_source;
+    /* A VMM started by an earlier vmmd is not our child: its exit is seen
+     * on its pidfd (no exit status) and its events come over the control
+     * channel (events.subscribe). */
+    bool adopted;
+    bool adopting; /* vm.info not answered yet */
+    sd_event_source *pidfd_source;
+    bool shutdown_seen; /* the VMM emitted vm/shutdown */
     VmmConn *api;
     VmmConn *events;
     sd_event_source *boot_timer;
@@ -92,6 +99,11 @@ int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 int vm_request(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error);
 int vm_poweroff(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 int vm_query(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error);
+/* Reconnects to a VMM left running by an earlier vmmd (<runtime>/<name>.sock).
+ * Returns 1 when adoption is under way (manager->n_adopting counts it and
+ * manager_adoption_settled() is called when it ends), 0 when no VMM serves
+ * the socket. */
+int vm_adopt(Vm *vm);
 
 /* vmmd's view of the VM as JSON (GetInfo's base; `vmm` holds vm.info). */
 json_object *vm_info_json(Vm *vm);

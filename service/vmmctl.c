@@ -7,10 +7,13 @@
  * 5 the service cannot be reached.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 
 #include "bus_errors.h"
@@ -34,7 +37,8 @@ static void help(void)
            "  start|shutdown|poweroff|reboot|pause|resume NAME\n"
            "  delete NAME                   remove a stopped VM's definition\n"
            "  events [NAME]                 follow events (all VMs, or one) until interrupted\n"
-           "  counters NAME                 the VMM's counters (JSON)\n\n"
+           "  counters NAME                 the VMM's counters (JSON)\n"
+           "  console NAME                  attach to the serial console; Ctrl-] leaves\n\n"
            "Options:\n"
            "  --user    the session bus instead of the system bus\n"
            "  --json    machine-readable output\n\n"
@@ -252,6 +256,112 @@ static int cmd_action(sd_bus *bus, const char *name, const char *method)
     return 0;
 }
 
+/* Ctrl-]: telnet's and virsh's escape, rarely needed by a guest. */
+#define CONSOLE_ESCAPE 0x1d
+
+static struct termios saved_tty;
+static bool tty_raw;
+
+static void restore_tty(void)
+{
+    if (tty_raw)
+        (void)tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tty);
+    tty_raw = false;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t k = write(fd, buf, len);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        buf += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Copies between the terminal and the console until Ctrl-], the end of
+ * input, or the console going away (the VM stopped). */
+static int cmd_console(sd_bus *bus, const char *name)
+{
+    _cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
+    _cleanup_bus_msg_ sd_bus_message *reply = NULL;
+    _cleanup_free_ char *path = NULL;
+    int fd, r = vm_path(bus, name, &path);
+    if (r < 0)
+        return -r;
+    r = sd_bus_call_method(bus, VMM_BUS_NAME, path, VMM_VM_INTERFACE, "OpenConsole", &e, &reply, "");
+    if (r < 0)
+        return report(name, &e, r);
+    if (sd_bus_message_read(reply, "h", &fd) < 0)
+        return EXIT_FAILED;
+    /* The reply owns the fd it carries. */
+    _cleanup_close_ int con = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (con < 0)
+        return report("console", NULL, -errno);
+    if (isatty(con)) {
+        /* Bytes as the guest sent them: no echo or line editing here. */
+        struct termios t;
+        if (tcgetattr(con, &t) == 0) {
+            cfmakeraw(&t);
+            (void)tcsetattr(con, TCSANOW, &t);
+        }
+    }
+    bool interactive = isatty(STDIN_FILENO);
+    if (interactive && tcgetattr(STDIN_FILENO, &saved_tty) == 0) {
+        struct termios t = saved_tty;
+        cfmakeraw(&t);
+        if (tcsetattr(STDIN_FILENO, TCSADRAIN, &t) == 0) {
+            tty_raw = true;
+            atexit(restore_tty);
+        }
+        fprintf(stderr, "Connected to the console of %s; Ctrl-] leaves.\r\n", name);
+    }
+    struct pollfd p[2] = {{.fd = con, .events = POLLIN}, {.fd = STDIN_FILENO, .events = POLLIN}};
+    char buf[4096];
+    int rc = 0;
+    for (;;) {
+        if (poll(p, p[1].fd >= 0 ? 2 : 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = report("console", NULL, -errno);
+            break;
+        }
+        if (p[0].revents) {
+            ssize_t k = read(con, buf, sizeof(buf));
+            /* EIO: the pty's other side closed, the VM is gone. */
+            if (k <= 0 && !(k < 0 && errno == EINTR))
+                break;
+            if (k > 0 && write_all(STDOUT_FILENO, buf, (size_t)k) < 0)
+                break;
+        }
+        if (p[1].fd >= 0 && p[1].revents) {
+            ssize_t k = read(STDIN_FILENO, buf, sizeof(buf));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0) {
+                /* Input ended (a script): keep showing output. */
+                p[1].fd = -1;
+                continue;
+            }
+            char *esc = interactive ? memchr(buf, CONSOLE_ESCAPE, (size_t)k) : NULL;
+            size_t n = esc ? (size_t)(esc - buf) : (size_t)k;
+            if (n > 0 && write_all(con, buf, n) < 0)
+                break;
+            if (esc)
+                break;
+        }
+    }
+    restore_tty();
+    if (interactive)
+        fprintf(stderr, "\nLeft the console of %s.\n", name);
+    return rc;
+}
+
 static int on_event(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
     (void)userdata, (void)error;
@@ -377,6 +487,8 @@ int main(int argc, char **argv)
         return cmd_list(bus);
     if (strcmp(cmd, "events") == 0 && nargs <= 2)
         return cmd_events(bus, nargs == 2 ? args[1] : NULL);
+    if (strcmp(cmd, "console") == 0 && nargs == 2)
+        return cmd_console(bus, args[1]);
     if (strcmp(cmd, "info") == 0 && nargs == 2)
         return cmd_json_method(bus, args[1], "GetInfo");
     if (strcmp(cmd, "counters") == 0 && nargs == 2)

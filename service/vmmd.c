@@ -13,6 +13,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "manager.h"
+#include "polkit.h"
 #include "util.h"
 #include "vm.h"
 
@@ -54,6 +55,7 @@ static void manager_free(Manager *m)
     for (size_t i = 0; i < m->n_vms; i++)
         vm_free(m->vms[i]);
     free(m->vms);
+    polkit_free_queries(m);
     sd_bus_flush_close_unref(m->bus);
     sd_event_unref(m->event);
     free(m->state_dir);
@@ -160,22 +162,18 @@ int main(int argc, char **argv)
     r = manager_bus_register(&m);
     if (r < 0)
         goto out;
+    r = polkit_setup(&m);
+    if (r < 0)
+        goto fail;
     r = sd_bus_attach_event(m.bus, m.event, SD_EVENT_PRIORITY_NORMAL);
     if (r < 0)
         goto fail;
-    /* Objects first, then the name: a client that sees the name sees the
-     * objects. */
-    r = sd_bus_request_name(m.bus, VMM_BUS_NAME, 0);
-    if (r < 0) {
-        log_error("cannot own %s: %s (another vmmd, or the bus policy refuses)", VMM_BUS_NAME, strerror(-r));
-        goto out;
-    }
     if (!hypervisor_available())
         log_warning("/dev/kvm is not usable: VMs can be defined but not started");
-    log_info("vmmd %s ready on the %s bus: %zu VMs, state %s, runtime %s, vmm %s", VMM_VERSION,
-             user ? "session" : "system", m.n_vms, m.state_dir, m.runtime_dir, m.vmm_path);
-    (void)sd_notify(false, "READY=1");
-    manager_update_status(&m);
+    /* Owns the name (and says READY=1) once VMMs left running are adopted. */
+    r = manager_start(&m);
+    if (r < 0)
+        goto out;
 
     r = sd_event_loop(m.event);
     if (r < 0)

@@ -97,6 +97,9 @@ class Env:
         with open(conf_in) as f:
             text = f.read()
         text = text.replace("@SOCKET@", sock).replace("@SERVICEDIR@", svcdir).replace("@POLICY@", policy)
+        extra = getattr(self, "extra_policy", None)
+        if extra:
+            text = text.replace("</busconfig>", f"  <include>{extra}</include>\n</busconfig>")
         conf = os.path.join(self.tmp, "bus.conf")
         with open(conf, "w") as f:
             f.write(text)
@@ -489,7 +492,10 @@ def case_lifecycle(env, opts):
     env.vm(path, "Reboot")
     mon.wait_event(path, "vm/rebooted")
     in_order(mon.events(path), [("vm", "rebooting"), ("vm", "rebooted")], "reboot events")
-    wait_until(lambda: serial_text(serial).count("READY powerbtn") >= 1 and serial_text(serial).count("BOOT ") >= 2,
+    # The first boot's READY lines do not count: the button must find the
+    # second boot listening, so look after its BOOT line only.
+    wait_until(lambda: serial_text(serial).count("BOOT ") >= 2
+               and "READY powerbtn" in serial_text(serial).rsplit("BOOT ", 1)[1],
                "the second boot to arm the power button")
     check(env.prop(path, "PID") == pid, "Reboot changed the VMM process")
 
@@ -622,6 +628,258 @@ def case_vmmctl(env, opts):
     check(r.returncode == 5, f"no service: exit {r.returncode} {r.stderr!r}")
 
 
+def case_readopt(env, opts):
+    """kill -9 of vmmd with VMs running: the next vmmd re-adopts them, state, events and all."""
+    serial = os.path.join(env.tmp, "a.serial")
+    pa = env.create_json("a", {
+        "payload": {"kernel": opts.payload, "cmdline": "test=powerbtn timeout=120"},
+        "memory": {"size": 32 << 20}, "serial": {"mode": "File", "file": serial}, "console": {"mode": "Off"}})
+    pb = env.create_args("b", payload_args(opts, "test=powerbtn timeout=120", "pty"))
+    pc = env.create_args("c", payload_args(opts, "test=powerbtn timeout=120", "null"))
+    for p in (pa, pb):
+        env.vm(p, "Start")
+    env.vm(pb, "Pause")
+    before = {p: (env.prop(p, "PID"), env.prop(p, "StartedAt"), env.prop(p, "ConsolePath"))
+              for p in (pa, pb, pc)}
+    defs = sorted(os.listdir(env.state))
+    wait_until(lambda: "READY powerbtn" in serial_text(serial), "the guest to arm the power button")
+
+    env.stop_vmmd(signal.SIGKILL)
+    for p in (pa, pb):
+        pid = before[p][0]
+        check(os.path.exists(f"/proc/{pid}"), f"the VMM {pid} of {p} did not survive vmmd")
+    env.start_vmmd()
+
+    check(sorted(os.listdir(env.state)) == defs, f"definitions after restart: {os.listdir(env.state)}")
+    check([v[0] for v in env.list_vms()] == ["a", "b", "c"], f"VMs after restart: {env.list_vms()}")
+    # Seen as soon as the name is owned: adoption finishes before that.
+    check(env.prop(pa, "State") == "running", f"a: State {env.prop(pa, 'State')}")
+    check(env.prop(pb, "State") == "paused", f"b: State {env.prop(pb, 'State')}")
+    check(env.prop(pc, "State") == "created", f"c: State {env.prop(pc, 'State')}")
+    for p in (pa, pb):
+        pid, started, console = before[p]
+        check(env.prop(p, "PID") == pid, f"{p}: PID {env.prop(p, 'PID')}, was {pid}")
+        check(abs(env.prop(p, "StartedAt") - started) < 1e6, f"{p}: StartedAt {env.prop(p, 'StartedAt')} vs {started}")
+        check(env.prop(p, "ConsolePath") == console, f"{p}: ConsolePath {env.prop(p, 'ConsolePath')!r}")
+    info = json.loads(env.vm(pb, "GetInfo")[0])
+    check(info["state"] == "paused" and info["vmm"]["state"] == "Paused", f"GetInfo after adoption {info}")
+    env.expect_error("org.vmm.Error.InvalidState", pa, "org.vmm.VM", "Start")
+
+    # Events flow again, on the control channel now.
+    mon = env.monitor()
+    env.vm(pb, "Resume")
+    check(env.prop(pb, "State") == "running", "b: State after Resume")
+    mon.wait_event(pb, "vm/resumed")
+    ts = [r[3] for r in mon.event_records(pb)]
+    check(all(abs(t - time.time() * 1e6) < 30e6 for t in ts), f"event timestamps after adoption {ts}")
+    env.vm(pa, "Shutdown")
+    env.wait_state(pa, "shutdown")
+    check("INFO power button pressed" in serial_text(serial), "the adopted guest did not see the power button")
+    in_order(mon.states(pa), ["shutting-down", "shutdown"], "State changes at Shutdown after adoption")
+    mon.wait_event(pa, "vm/shutdown")
+    check(env.prop(pa, "ExitReason") == "the guest powered off", f"a: ExitReason {env.prop(pa, 'ExitReason')}")
+    check(env.prop(pa, "PID") == 0, "a: PID after shutdown")
+    env.vm(pb, "PowerOff")
+    check(env.prop(pb, "State") == "shutdown", "b: State after PowerOff")
+    check(env.prop(pb, "ExitReason") == "powered off by PowerOff", f"b: ExitReason {env.prop(pb, 'ExitReason')}")
+    # The socket is ours again: Start works, a VMM killed from outside is a crash.
+    env.vm(pa, "Start")
+    env.stop_vmmd(signal.SIGKILL)
+    env.start_vmmd()
+    check(env.prop(pa, "State") == "running", "a: not re-adopted the second time")
+    mon2 = env.monitor()
+    os.kill(env.prop(pa, "PID"), signal.SIGKILL)
+    env.wait_state(pa, "crashed")
+    mon2.wait_event(pa, "vm/crashed")
+    check("unknown" in env.prop(pa, "ExitReason"), f"a: ExitReason {env.prop(pa, 'ExitReason')}")
+
+
+def case_autostart(env, opts):
+    """Autostart VMs start with vmmd, once: a re-adopted one is not started again."""
+    pa = env.create_args("auto", payload_args(opts, "test=powerbtn timeout=120", "null"))
+    pb = env.create_args("manual", payload_args(opts, "test=powerbtn timeout=120", "null"))
+    env.busctl("set-property", DEST, pa, "org.vmm.VM", "Autostart", "b", "true")
+    env.stop_vmmd()
+    env.start_vmmd()
+    env.wait_state(pa, "running")
+    check(env.prop(pb, "State") == "created", f"manual: State {env.prop(pb, 'State')}")
+    pid = env.prop(pa, "PID")
+    env.stop_vmmd(signal.SIGKILL)
+    env.start_vmmd()
+    check(env.prop(pa, "State") == "running", f"auto: State {env.prop(pa, 'State')} after restart")
+    check(env.prop(pa, "PID") == pid, f"auto: PID {env.prop(pa, 'PID')}, was {pid}: started twice")
+    with open(env.vmmd_log) as f:
+        check("Autostart failed" not in f.read(), "an Autostart failure in vmmd's log")
+    env.vm(pa, "PowerOff")
+    # Autostart of a VM that cannot start is logged, never fatal.
+    env.busctl("set-property", DEST, pb, "org.vmm.VM", "Autostart", "b", "true")
+    env.stop_vmmd()
+    saved, env.opts.vmm = env.opts.vmm, "/nonexistent/vmm"
+    try:
+        env.start_vmmd()
+    finally:
+        env.opts.vmm = saved
+    check(env.prop(pb, "State") == "created" and env.prop(pa, "State") == "created", "states without a VMM")
+    wait_until(lambda: "Autostart failed" in open(env.vmmd_log).read(), "the Autostart failure to be logged")
+
+
+POLKIT_RULES = """
+// The dbus suite's rule: uid "daemon" may manage VMs, nobody else (but root).
+polkit.addRule(function(action, subject) {
+    if (action.id == "org.vmm.manage" && subject.user == "daemon")
+        return polkit.Result.YES;
+});
+"""
+
+
+def start_polkitd(env, opts):
+    """polkitd on the private bus, seeing only the project's actions and the test's rules.
+
+    polkitd reads fixed directories; a mount namespace of its own puts ours
+    there without touching the host's."""
+    polkitd = "/usr/lib/polkit-1/polkitd"
+    if not os.path.exists(polkitd):
+        raise Skip("polkitd is not installed (Debian package polkitd)")
+    for tool in ("unshare", "setpriv"):
+        if not shutil.which(tool):
+            raise Skip(f"{tool} is not installed")
+    actions, rules = os.path.join(env.tmp, "pk-actions"), os.path.join(env.tmp, "pk-rules")
+    os.makedirs(actions)
+    os.makedirs(rules)
+    shutil.copy(os.path.join(opts.source_root, "polkit", "org.vmm.policy"), actions)
+    with open(os.path.join(rules, "50-vmm-test.rules"), "w") as f:
+        f.write(POLKIT_RULES)
+    for d in (env.tmp, actions, rules):
+        os.chmod(d, 0o755)  # polkitd runs as its own user; the test's callers as nobody/daemon
+    os.chmod(os.path.join(rules, "50-vmm-test.rules"), 0o644)
+    log = open(os.path.join(env.tmp, "polkitd.log"), "w")
+    script = (f"mount --bind {actions} /usr/share/polkit-1/actions && "
+              f"mount --bind {rules} /etc/polkit-1/rules.d && exec {polkitd}")
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], env=env.env,
+                            stdout=log, stderr=subprocess.STDOUT)
+
+    def owned():
+        if proc.poll() is not None:
+            return True
+        r = subprocess.run(["busctl", "--json=short", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                            "org.freedesktop.DBus", "NameHasOwner", "s", "org.freedesktop.PolicyKit1"],
+                           env=env.env, capture_output=True, text=True, timeout=10)
+        return r.returncode == 0 and json.loads(r.stdout)["data"][0]
+    wait_until(owned, "polkitd to own org.freedesktop.PolicyKit1")
+    if proc.poll() is not None:
+        with open(os.path.join(env.tmp, "polkitd.log")) as f:
+            raise Skip(f"polkitd cannot run here: {f.read().strip()[-300:]}")
+    return proc
+
+
+def as_user(env, user, *args):
+    cmd = ["setpriv", f"--reuid={user}", f"--regid={user if user != 'nobody' else 'nogroup'}", "--clear-groups",
+           *args]
+    return subprocess.run(cmd, env=env.env, capture_output=True, text=True, timeout=60)
+
+
+def gdbus_as(env, user, path, iface, method, *args):
+    r = as_user(env, user, "gdbus", "call", "--address", env.address, "--dest", DEST, "--object-path", path,
+                "--method", f"{iface}.{method}", *args)
+    m = re.search(r"GDBus\.Error:([\w.]+): (.*)", r.stderr, re.S)
+    return r.returncode, (m.group(1) if m else r.stderr.strip()), r.stdout
+
+
+def case_polkit(env, opts):
+    """A real polkitd: non-root callers may read, need org.vmm.manage to change anything; root always may."""
+    # The bus admits polkitd's name (its own policy file, as on the system bus).
+    env.stop_vmmd()
+    os.kill(env.bus_pid, signal.SIGTERM)
+    env.extra_policy = "/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf"
+    if not os.path.exists(env.extra_policy):
+        raise Skip(f"{env.extra_policy} is missing")
+    os.chmod(env.tmp, 0o755)
+    env.start_bus()
+    pk = start_polkitd(env, opts)
+    try:
+        env.start_vmmd()
+        path = env.create_args("pk", payload_args(opts, "test=powerbtn", "null"))
+        refused = ("org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+                   "org.freedesktop.DBus.Error.AccessDenied")
+
+        def state():
+            return env.list_vms(), sorted(os.listdir(env.state)), env.prop(path, "Autostart"), env.prop(path, "State")
+        before = state()
+        # Reads are open.
+        rc, err, out = gdbus_as(env, "nobody", MANAGER, "org.vmm.Manager", "ListVMs")
+        check(rc == 0 and "pk" in out, f"ListVMs as nobody: {rc} {err}")
+        rc, err, out = gdbus_as(env, "nobody", path, "org.freedesktop.DBus.Properties", "Get", "org.vmm.VM", "State")
+        check(rc == 0 and "created" in out, f"Get State as nobody: {rc} {err}")
+        rc, err, out = gdbus_as(env, "nobody", path, "org.vmm.VM", "GetInfo")
+        check(rc == 0 and "pk" in out, f"GetInfo as nobody: {rc} {err}")
+        # State changes are refused, and change nothing.
+        for call in ((MANAGER, "org.vmm.Manager", "CreateVMFromArgs", "x", f"['--kernel', '{opts.payload}']"),
+                     (MANAGER, "org.vmm.Manager", "DeleteVM", "pk"),
+                     (path, "org.vmm.VM", "Start"), (path, "org.vmm.VM", "PowerOff"),
+                     (path, "org.freedesktop.DBus.Properties", "Set", "org.vmm.VM", "Autostart", "<true>")):
+            rc, err, _ = gdbus_as(env, "nobody", *call)
+            check(rc != 0 and err in refused, f"{call[2]} as nobody: expected a refusal, got {rc} {err}")
+        check(state() == before, f"a refused call changed something: {state()} vs {before}")
+        r = as_user(env, "nobody", "busctl", "--allow-interactive-authorization=no", "call", DEST, path,
+                    "org.vmm.VM", "Start")
+        check(r.returncode != 0, "Start through busctl as nobody")
+        # The rule lets "daemon" manage.
+        rc, err, _ = gdbus_as(env, "daemon", path, "org.freedesktop.DBus.Properties", "Set", "org.vmm.VM",
+                              "Autostart", "<true>")
+        check(rc == 0, f"Set Autostart as daemon: {rc} {err}")
+        check(env.prop(path, "Autostart") is True, "Autostart after daemon set it")
+        with open(os.path.join(env.state, "pk.json")) as f:
+            check(json.load(f)["autostart"] is True, "Autostart persisted")
+        rc, err, _ = gdbus_as(env, "daemon", MANAGER, "org.vmm.Manager", "CreateVMFromArgs", "d",
+                              f"['--kernel', '{opts.payload}']")
+        check(rc == 0, f"CreateVMFromArgs as daemon: {rc} {err}")
+        rc, err, _ = gdbus_as(env, "daemon", MANAGER, "org.vmm.Manager", "DeleteVM", "d")
+        check(rc == 0, f"DeleteVM as daemon: {rc} {err}")
+        # Bad arguments from an authorized caller still get their own error.
+        rc, err, _ = gdbus_as(env, "daemon", MANAGER, "org.vmm.Manager", "DeleteVM", "nope")
+        check(err == "org.vmm.Error.NotFound", f"DeleteVM nope as daemon: {err}")
+        # Root never asks.
+        env.busctl("set-property", DEST, path, "org.vmm.VM", "Autostart", "b", "false")
+    finally:
+        pk.terminate()
+        pk.wait(10)
+    # Without polkit nobody but root changes anything (fail closed).
+    rc, err, _ = gdbus_as(env, "daemon", MANAGER, "org.vmm.Manager", "DeleteVM", "pk")
+    check(rc != 0 and err == "org.freedesktop.DBus.Error.AccessDenied", f"DeleteVM without polkitd: {rc} {err}")
+    check([v[0] for v in env.list_vms()] == ["pk"], "the VM after a refused DeleteVM")
+    env.manager("DeleteVM", "s", "pk")
+
+
+def case_console(env, opts):
+    """OpenConsole hands out the serial pty; vmmctl console shows what the guest writes."""
+    path = env.create_args("con", payload_args(opts, "test=powerbtn timeout=120", "pty"))
+    pnull = env.create_args("nocon", payload_args(opts, "test=powerbtn timeout=120", "null"))
+    env.expect_error("org.vmm.Error.InvalidState", path, "org.vmm.VM", "OpenConsole")
+    env.vm(path, "Start")
+    env.vm(pnull, "Start")
+    env.expect_error("org.vmm.Error.NotSupported", pnull, "org.vmm.VM", "OpenConsole")
+    env.vm(pnull, "PowerOff")
+    out = os.path.join(env.tmp, "console.out")
+    with open(out, "wb") as f:
+        con = subprocess.Popen([opts.vmmctl, "console", "con"], env=env.env, stdin=subprocess.PIPE, stdout=f,
+                               stderr=subprocess.PIPE)
+    try:
+        # What the guest wrote before anyone attached waits in the pty.
+        wait_until(lambda: "READY powerbtn" in serial_text(out), "the guest's serial output through OpenConsole")
+        env.vm(path, "Shutdown")
+        wait_until(lambda: "power button pressed" in serial_text(out), "the power button message on the console")
+        # The VM stopping ends the console (the pty hangs up).
+        rc = con.wait(20)
+        check(rc == 0, f"vmmctl console exit {rc}: {con.stderr.read()!r}")
+    finally:
+        if con.poll() is None:
+            con.kill()
+            con.wait()
+    env.wait_state(path, "shutdown")
+    r = env.vmmctl("console", "con", ok=False)
+    check(r.returncode == 4, f"console of a stopped VM: exit {r.returncode} {r.stderr!r}")
+
+
 def case_units(env, opts):
     """The units pass systemd-analyze verify (binaries pointed at the build)."""
     if not shutil.which("systemd-analyze"):
@@ -647,6 +905,10 @@ CASES = {
     "lifecycle": (case_lifecycle, True),
     "crash": (case_crash, True),
     "vmmctl": (case_vmmctl, True),
+    "readopt": (case_readopt, True),
+    "autostart": (case_autostart, True),
+    "polkit": (case_polkit, False),
+    "console": (case_console, True),
     "units": (case_units, None),
 }
 

@@ -7,16 +7,20 @@
 #include <string.h>
 
 #include "acpi_pm.h"
+#include "balloon.h"
 #include "blk.h"
+#include "console.h"
 #include "debug_console.h"
 #include "guest_memory.h"
 #include "i8042.h"
+#include "net.h"
 #include "layout.h"
 #include "post.h"
 #include "pvpanic.h"
 #include "rng.h"
 #include "rtc.h"
 #include "serial.h"
+#include "vsock.h"
 #include "virtio_pci.h"
 
 static int attach(Bus *pio, uint64_t port, uint64_t len, const BusDevice *dev, char *errbuf, size_t errlen)
@@ -64,8 +68,8 @@ static void default_id(char *buf, size_t len, const char *given, const char *pre
         snprintf(buf, len, "%s%zu", prefix, index);
 }
 
-static int create_pci(VmmDevices *d, const VmConfig *cfg, Vm *vm, Bus *pio, Bus *mmio, const GuestMemory *mem,
-                      char *errbuf, size_t errlen)
+static int create_pci(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *vm, Bus *pio, Bus *mmio,
+                      const GuestMemory *mem, char *errbuf, size_t errlen)
 {
     int r;
     d->pci = calloc(1, sizeof(*d->pci));
@@ -122,6 +126,44 @@ static int create_pci(VmmDevices *d, const VmConfig *cfg, Vm *vm, Bus *pio, Bus 
         if ((r = virtio_rng_attach(d->rng, d->pci, errbuf, errlen)) < 0)
             return r;
     }
+    if (cfg->console.mode != CONSOLE_MODE_OFF) {
+        d->console = virtio_console_new(&cfg->console, "_console", loop, &tc, errbuf, errlen);
+        if (!d->console)
+            return -EINVAL;
+        if ((r = virtio_console_attach(d->console, d->pci, errbuf, errlen)) < 0)
+            return r;
+    }
+    if (cfg->n_net) {
+        d->nets = calloc(cfg->n_net, sizeof(*d->nets));
+        if (!d->nets) {
+            snprintf(errbuf, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < cfg->n_net; i++) {
+        default_id(id, sizeof(id), cfg->net[i].id, "_net", i);
+        d->nets[i] = virtio_net_new(&cfg->net[i], id, &tc, NULL, errbuf, errlen);
+        if (!d->nets[i])
+            return -EINVAL;
+        d->n_nets = i + 1;
+        if ((r = virtio_net_attach(d->nets[i], d->pci, errbuf, errlen)) < 0)
+            return r;
+    }
+    if (cfg->has_vsock) {
+        const char *vsock_id = cfg->vsock.id ? cfg->vsock.id : "_vsock";
+        d->vsock = virtio_vsock_new(&cfg->vsock, vsock_id, &tc, errbuf, errlen);
+        if (!d->vsock)
+            return -EINVAL;
+        if ((r = virtio_vsock_attach(d->vsock, d->pci, errbuf, errlen)) < 0)
+            return r;
+    }
+    if (cfg->has_balloon) {
+        d->balloon = virtio_balloon_new(&cfg->balloon, "_balloon", mem, &tc, errbuf, errlen);
+        if (!d->balloon)
+            return -EINVAL;
+        if ((r = virtio_balloon_attach(d->balloon, d->pci, errbuf, errlen)) < 0)
+            return r;
+    }
     return 0;
 }
 
@@ -163,7 +205,7 @@ int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *
         (r = attach(pio, PORT_ACPI_PM1A_CNT, 2, acpi_pm_cnt_bus_device(d->acpi_pm), errbuf, errlen)) < 0)
         goto fail;
     /* The reset register at 0xcf9 is reached through the PCI bus's 0xcf8 range. */
-    if ((r = create_pci(d, cfg, vm, pio, mmio, mem, errbuf, errlen)) < 0)
+    if ((r = create_pci(d, cfg, loop, vm, pio, mmio, mem, errbuf, errlen)) < 0)
         goto fail;
 
     errno = 0;
@@ -211,6 +253,15 @@ void vmm_devices_destroy(VmmDevices *d)
     free(d->disks);
     if (d->rng)
         virtio_rng_free(d->rng);
+    if (d->console)
+        virtio_console_free(d->console);
+    for (size_t i = 0; i < d->n_nets; i++)
+        virtio_net_free(d->nets[i]);
+    free(d->nets);
+    if (d->vsock)
+        virtio_vsock_free(d->vsock);
+    if (d->balloon)
+        virtio_balloon_free(d->balloon);
     if (d->pci)
         pci_bus_destroy(d->pci);
     free(d->pci);
@@ -249,6 +300,14 @@ void vmm_devices_reset(VmmDevices *d)
         virtio_pci_reboot(virtio_blk_transport(d->disks[i]));
     if (d->rng)
         virtio_pci_reboot(virtio_rng_transport(d->rng));
+    if (d->console)
+        virtio_pci_reboot(virtio_console_transport(d->console));
+    for (size_t i = 0; i < d->n_nets; i++)
+        virtio_pci_reboot(virtio_net_transport(d->nets[i]));
+    if (d->vsock)
+        virtio_pci_reboot(virtio_vsock_transport(d->vsock));
+    if (d->balloon)
+        virtio_pci_reboot(virtio_balloon_transport(d->balloon));
     if (d->pci)
         pci_bus_reset(d->pci);
     if (d->irq)
@@ -264,6 +323,11 @@ void vmm_devices_power_button(VmmDevices *d)
 const char *vmm_devices_serial_pty(const VmmDevices *d)
 {
     return d->serial ? serial_pty_path(d->serial) : NULL;
+}
+
+const char *vmm_devices_console_pty(const VmmDevices *d)
+{
+    return d->console ? virtio_console_pty_path(d->console) : NULL;
 }
 
 static void add_u64(json_object *o, const char *key, uint64_t v)
@@ -315,6 +379,65 @@ static void add_pci_counters(const VmmDevices *d, json_object *counters)
         add_u64(o, "read_bytes", c.bytes);
         add_u64(o, "request_errors", c.request_errors);
         json_object_object_add(counters, "_rng", o);
+    }
+    if (d->console) {
+        VirtioConsoleCounters c;
+        virtio_console_get_counters(d->console, &c);
+        json_object *o = json_object_new_object();
+        add_virtio_counters(o, virtio_console_transport(d->console));
+        add_u64(o, "tx_ops", c.tx_ops);
+        add_u64(o, "tx_bytes", c.tx_bytes);
+        add_u64(o, "tx_dropped", c.tx_dropped);
+        add_u64(o, "rx_ops", c.rx_ops);
+        add_u64(o, "rx_bytes", c.rx_bytes);
+        add_u64(o, "request_errors", c.request_errors);
+        json_object_object_add(counters, "_console", o);
+    }
+    for (size_t i = 0; i < d->n_nets; i++) {
+        VirtioNetCounters c;
+        virtio_net_get_counters(d->nets[i], &c);
+        json_object *o = json_object_new_object();
+        add_virtio_counters(o, virtio_net_transport(d->nets[i]));
+        add_u64(o, "rx_packets", c.rx_packets);
+        add_u64(o, "rx_bytes", c.rx_bytes);
+        add_u64(o, "rx_dropped", c.rx_dropped);
+        add_u64(o, "tx_packets", c.tx_packets);
+        add_u64(o, "tx_bytes", c.tx_bytes);
+        add_u64(o, "tx_errors", c.tx_errors);
+        add_u64(o, "ctrl_ops", c.ctrl_ops);
+        add_u64(o, "request_errors", c.request_errors);
+        json_object_object_add(counters, virtio_pci_id(virtio_net_transport(d->nets[i])), o);
+    }
+    if (d->vsock) {
+        VirtioVsockCounters c;
+        virtio_vsock_get_counters(d->vsock, &c);
+        json_object *o = json_object_new_object();
+        add_virtio_counters(o, virtio_vsock_transport(d->vsock));
+        add_u64(o, "conns_from_host", c.conns_from_host);
+        add_u64(o, "conns_from_guest", c.conns_from_guest);
+        add_u64(o, "conns_refused", c.conns_refused);
+        add_u64(o, "rx_packets", c.rx_packets);
+        add_u64(o, "rx_bytes", c.rx_bytes);
+        add_u64(o, "tx_packets", c.tx_packets);
+        add_u64(o, "tx_bytes", c.tx_bytes);
+        add_u64(o, "rst_sent", c.rst_sent);
+        add_u64(o, "pending_dropped", c.pending_dropped);
+        add_u64(o, "request_errors", c.request_errors);
+        json_object_object_add(counters, virtio_pci_id(virtio_vsock_transport(d->vsock)), o);
+    }
+    if (d->balloon) {
+        VirtioBalloonCounters c;
+        virtio_balloon_get_counters(d->balloon, &c);
+        json_object *o = json_object_new_object();
+        add_virtio_counters(o, virtio_balloon_transport(d->balloon));
+        add_u64(o, "inflated_pages", c.inflated_pages);
+        add_u64(o, "deflated_pages", c.deflated_pages);
+        add_u64(o, "reported_bytes", c.reported_bytes);
+        add_u64(o, "discard_errors", c.discard_errors);
+        add_u64(o, "request_errors", c.request_errors);
+        add_u64(o, "target_pages", c.target_pages);
+        add_u64(o, "actual_pages", c.actual_pages);
+        json_object_object_add(counters, "_balloon", o);
     }
     if (d->pci) {
         json_object *o = json_object_new_object();

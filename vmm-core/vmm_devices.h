@@ -29,6 +29,10 @@ typedef struct DebugConsole DebugConsole;
 typedef struct PostPort PostPort;
 typedef struct VirtioBlk VirtioBlk;
 typedef struct VirtioRng VirtioRng;
+typedef struct VirtioConsole VirtioConsole;
+typedef struct VirtioNet VirtioNet;
+typedef struct VirtioVsock VirtioVsock;
+typedef struct VirtioBalloon VirtioBalloon;
 
 typedef struct VmmDevices {
     Serial *serial;
@@ -47,6 +51,11 @@ typedef struct VmmDevices {
     VirtioBlk **disks;
     size_t n_disks;
     VirtioRng *rng;
+    VirtioConsole *console; /* --console, unless off */
+    VirtioNet **nets;
+    size_t n_nets;
+    VirtioVsock *vsock;
+    VirtioBalloon *balloon;
 } VmmDevices;
 
 /* vm may not exist yet (its fd is read when devices need it); mem must. */
@@ -61,4 +70,6 @@ void vmm_devices_reset(VmmDevices *d);
 void vmm_devices_power_button(VmmDevices *d);
 /* The serial pty path when --serial pty, else NULL. */
 const char *vmm_devices_serial_pty(const VmmDevices *d);
+/* The virtio-console pty path when --console pty, else NULL. */
+const char *vmm_devices_console_pty(const VmmDevices *d);
 void vmm_devices_add_counters(const VmmDevices *d, json_object *counters);

@@ -137,7 +137,7 @@ class Vmm:
     # -- lifetime
 
     def start(self, kernel, cmdline, serial="tty", memory="64M", cpus="boot=1", initramfs=None,
-              extra=(), stdin_pipe=False, timeout=30):
+              extra=(), stdin_pipe=False, timeout=30, console="off", wrap=()):
         self.serial_mode = serial
         self.deadline = time.monotonic() + timeout
         serial_opt = serial
@@ -147,9 +147,11 @@ class Vmm:
         elif serial == "socket":
             self.serial_path = os.path.join(self.work, "serial.sock")
             serial_opt = f"socket={self.serial_path}"
-        args = [self.opts.vmm, "--kernel", kernel, "--cmdline", cmdline, "--memory", f"size={memory}",
-                "--cpus", cpus, "--serial", serial_opt, "--console", "off",
+        args = list(wrap) + [self.opts.vmm, "--kernel", kernel, "--cmdline", cmdline, "--memory", f"size={memory}",
+                "--cpus", cpus, "--serial", serial_opt,
                 "--event-monitor", f"path={self.events_path}", "--api-socket", f"path={self.api_path}"]
+        if console is not None:  # None: the default (tty)
+            args += ["--console", console]
         if initramfs:
             args += ["--initramfs", initramfs]
         args += list(extra)
@@ -619,6 +621,245 @@ def case_virtio_hostile(vm, opts):
     expect_pass(vm, "hostile")
 
 
+def connect_unix(vm, path, what):
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            vm._check_alive(what)
+            time.sleep(0.02)
+
+
+def wait_text(vm, reader, needle, what):
+    while needle not in reader.text():
+        vm._check_alive(what)
+        time.sleep(0.01)
+
+
+def check_console_counters(vm, sent):
+    c = vm.api("vm.counters").get("_console", {})
+    print(f"INFO _console counters: {json.dumps(c)}")
+    if c.get("rx_bytes") != len(sent) or not c.get("tx_bytes") or c.get("request_errors", 0) < 1:
+        raise Failure(f"_console counters: rx_bytes {c.get('rx_bytes')} (sent {len(sent)}), "
+                      f"tx_bytes {c.get('tx_bytes')}, request_errors {c.get('request_errors')} (wanted >= 1)")
+
+
+def case_virtio_console(vm, opts):
+    """--console socket=: output reaches the socket, a line sent back is echoed."""
+    path = os.path.join(vm.work, "console.sock")
+    vm.start(opts.elf, "test=console", console=f"socket={path}")
+    sock = connect_unix(vm, path, "the console socket")
+    reader = Reader(sock.fileno(), "console")
+    reader.start()
+    try:
+        wait_text(vm, reader, "CONSOLE-OUT hello from virtio-console\n", "console output on the socket")
+        vm.wait_for(r"READY console", "the payload to wait for console input")
+        sent = b"PING 12345 over virtio-console\n"
+        sock.sendall(sent[:7])
+        time.sleep(0.05)
+        sock.sendall(sent[7:])
+        wait_text(vm, reader, "ECHO " + sent.decode(), "the echo on the console socket")
+        wait_text(vm, reader, "CONSOLE-END\n", "the last console line")
+        check_console_counters(vm, sent)
+        sock.sendall(b"\n")
+        expect_clean_exit(vm)
+        expect_pass(vm, "console")
+    finally:
+        reader.stop()
+        sock.close()
+    got = [(e, p) for s, e, p in vm.events() if s == "virtio-device"]
+    for ev in ("activated", "reset"):
+        if (ev, {"id": "_console"}) not in got:
+            raise Failure(f"no virtio-device/{ev} for _console (got {got})")
+
+
+def case_virtio_console_tty(vm, opts):
+    """No --console at all: the default is a virtio-console on the terminal."""
+    vm.start(opts.elf, "test=console", serial="file", console=None, stdin_pipe=True)
+    out = vm.stdout_reader
+    wait_text(vm, out, "CONSOLE-OUT hello from virtio-console", "console output on stdout")
+    vm.wait_for(r"READY console", "the payload to wait for console input")
+    sent = b"PING tty\n"
+    os.write(vm.stdin_master, sent)
+    wait_text(vm, out, "ECHO PING tty", "the echo on stdout")
+    wait_text(vm, out, "CONSOLE-END", "the last console line")
+    check_console_counters(vm, sent)
+    os.write(vm.stdin_master, b"\n")
+    expect_clean_exit(vm)
+    expect_pass(vm, "console")
+
+
+CLONE_NEWNET = 0x40000000
+ETH_P_ALL = 0x0003
+NET_ETHERTYPE = 0x88B5
+
+
+def enter_netns(name):
+    """Moves this process into network namespace `name` (sockets made later live there)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/var/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise Skip(f"setns: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(fd)
+
+
+def case_virtio_net(vm, opts):
+    """A tap in a private network namespace: frames both ways, host settings applied."""
+    if not shutil.which("ip"):
+        raise Skip("no `ip` command")
+    ns = f"vmm-guest-net-{os.getpid()}"
+    r = subprocess.run(["ip", "netns", "add", ns], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Skip(f"ip netns add: {r.stderr.strip()}")
+    try:
+        enter_netns(ns)
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=False)
+        tap, mac, host_mac = "vmmtap0", "52:54:00:12:34:56", "52:54:00:aa:bb:cc"
+        net = f"tap={tap},mac={mac},host_mac={host_mac},ip=10.0.2.1,mask=255.255.255.0,mtu=1400"
+        vm.start(opts.elf, f"test=net mac={mac} mtu=1400", extra=["--net", net], stdin_pipe=True,
+                 wrap=["ip", "netns", "exec", ns])
+        vm.wait_for(r"READY net-rx", "the guest to post a receive buffer")
+        link = subprocess.run(["ip", "-o", "addr", "show", "dev", tap], capture_output=True, text=True).stdout
+        link += subprocess.run(["ip", "-o", "link", "show", "dev", tap], capture_output=True, text=True).stdout
+        for want in ("10.0.2.1/24", "mtu 1400", host_mac, "UP"):
+            if want not in link:
+                raise Failure(f"tap {tap} lacks {want!r}: {link}")
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        try:
+            sock.bind((tap, 0))
+            dst = bytes.fromhex(mac.replace(":", ""))
+            src = bytes.fromhex(host_mac.replace(":", ""))
+            frame = dst + src + struct.pack(">H", NET_ETHERTYPE) + b"VMM-NET-HOST-TO-GUEST"
+            sock.send(frame.ljust(60, b"\0"))
+            vm.wait_for(r"INFO net received the host frame", "the guest to receive the host's frame")
+            while True:
+                r, _, _ = select.select([sock], [], [], 0.1)
+                if r:
+                    pkt = sock.recv(65536)
+                    if pkt[12:14] == struct.pack(">H", NET_ETHERTYPE) and pkt[6:12] == dst:
+                        if b"VMM-NET-GUEST-TO-HOST" not in pkt:
+                            raise Failure(f"guest frame mangled: {pkt[:64].hex()}")
+                        break
+                else:
+                    vm._check_alive("the guest's frame on the tap")
+        finally:
+            sock.close()
+        vm.wait_for(r"READY net-done", "the guest's hostile transmits")
+        c = vm.api("vm.counters").get("_net0", {})
+        print(f"INFO _net0 counters: {json.dumps(c)}")
+        if c.get("tx_packets", 0) < 1 or c.get("rx_packets", 0) < 1 or c.get("request_errors", 0) < 3 \
+                or c.get("ctrl_ops", 0) < 2:
+            raise Failure(f"_net0 counters: {c}")
+        vm.send_serial("\n")
+        expect_clean_exit(vm)
+        expect_pass(vm, "net")
+    finally:
+        vm.stop()
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def read_until(vm, sock, buf, needle, what):
+    while needle not in buf:
+        r, _, _ = select.select([sock], [], [], 0.1)
+        if r:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise Failure(f"{what}: the socket closed (got {buf!r})")
+            buf += chunk
+        else:
+            vm._check_alive(what)
+    return buf
+
+
+def case_virtio_vsock(vm, opts):
+    """Hybrid vsock: guest -> host through PATH_1234, host -> guest through CONNECT."""
+    path = os.path.join(vm.work, "vsock.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    listener.bind(f"{path}_1234")
+    listener.listen(1)
+    vm.start(opts.elf, "test=vsock cid=3", extra=["--vsock", f"cid=3,socket={path}"], stdin_pipe=True)
+    socks = [listener]
+    try:
+        while not select.select([listener], [], [], 0.1)[0]:
+            vm._check_alive("the guest's connection to PATH_1234")
+        peer, _ = listener.accept()
+        socks.append(peer)
+        read_until(vm, peer, b"", b"hello-from-guest", "the guest's data on PATH_1234")
+        peer.sendall(b"hello-from-host")
+        vm.wait_for(r"INFO vsock guest->host done", "the guest to finish its connection")
+        if read_until(vm, peer, b"", b"", "EOF") != b"" or peer.recv(16) != b"":
+            raise Failure("PATH_1234 not closed after the guest's SHUTDOWN")
+
+        vm.wait_for(r"READY vsock-listen", "the guest to listen")
+        host = connect_unix(vm, path, "the vsock socket")
+        socks.append(host)
+        host.sendall(b"CONNECT 6000\n")
+        reply = read_until(vm, host, b"", b"\n", "OK <port>")
+        if not re.fullmatch(rb"OK \d+\n", reply):
+            raise Failure(f"CONNECT answered {reply!r}")
+        host.sendall(b"ping")
+        read_until(vm, host, b"", b"pong", "pong from the guest")
+        host.close()
+        socks.remove(host)
+        vm.wait_for(r"INFO vsock host->guest done", "the guest to see the close")
+        vm.wait_for(r"READY vsock-done", "the guest's hostile packets")
+        c = vm.api("vm.counters").get("_vsock", {})
+        print(f"INFO _vsock counters: {json.dumps(c)}")
+        if c.get("conns_from_host") != 1 or c.get("conns_from_guest") != 1 or c.get("conns_refused", 0) < 1 \
+                or c.get("request_errors", 0) < 3 or c.get("rst_sent", 0) < 4:
+            raise Failure(f"_vsock counters: {c}")
+        vm.send_serial("\n")
+        expect_clean_exit(vm)
+        expect_pass(vm, "vsock")
+    finally:
+        for s in socks:
+            s.close()
+    got = [(e, p) for s, e, p in vm.events() if s == "virtio-device"]
+    for ev in ("activated", "reset"):
+        if (ev, {"id": "_vsock"}) not in got:
+            raise Failure(f"no virtio-device/{ev} for _vsock (got {got})")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Rss:"):
+                return int(line.split()[1])
+    raise Failure("no Rss in smaps_rollup")
+
+
+def case_virtio_balloon(vm, opts, shared, reporting):
+    """Inflating 16 MiB the guest had touched gives it back: the VMM's RSS drops."""
+    memory = "64M,shared=on" if shared else "64M"
+    balloon = "size=16M,deflate_on_oom=on" + (",free_page_reporting=on" if reporting else "")
+    vm.start(opts.elf, f"test=balloon pages=4096 reporting={int(reporting)}", memory=memory,
+             extra=["--balloon", balloon], stdin_pipe=True)
+    vm.wait_for(r"READY balloon-touched", "the guest to touch its memory")
+    before = rss_kib(vm.proc.pid)
+    vm.send_serial("\n")
+    vm.wait_for(r"READY balloon-inflated", "the guest to inflate")
+    after = rss_kib(vm.proc.pid)
+    print(f"INFO vmm RSS {before} KiB -> {after} KiB")
+    want = 14 * 1024 + (2 * 1024 if reporting else 0)
+    if before - after < want:
+        raise Failure(f"RSS dropped by {before - after} KiB ({before} -> {after}), wanted at least {want}")
+    c = vm.api("vm.counters").get("_balloon", {})
+    print(f"INFO _balloon counters: {json.dumps(c)}")
+    if c.get("inflated_pages", 0) < 4096 or c.get("actual_pages") != 4096 or c.get("target_pages") != 4096 \
+            or c.get("discard_errors") != 0 or c.get("request_errors", 0) < 2 \
+            or (reporting and c.get("reported_bytes") != 2 << 20):
+        raise Failure(f"_balloon counters: {c}")
+    vm.send_serial("\n")
+    expect_clean_exit(vm)
+    expect_pass(vm, "balloon")
+
+
 CASES = {
     "boot-elf": lambda vm, o: case_boot(vm, o, "elf"),
     "boot-pvh": lambda vm, o: case_boot(vm, o, "pvh"),
@@ -640,6 +881,12 @@ CASES = {
     "virtio-blk-direct": lambda vm, o: case_virtio_blk(vm, o, True),
     "virtio-rng": case_virtio_rng,
     "virtio-hostile": case_virtio_hostile,
+    "virtio-console": case_virtio_console,
+    "virtio-console-tty": case_virtio_console_tty,
+    "virtio-net": case_virtio_net,
+    "virtio-vsock": case_virtio_vsock,
+    "virtio-balloon": lambda vm, o: case_virtio_balloon(vm, o, False, False),
+    "virtio-balloon-shared": lambda vm, o: case_virtio_balloon(vm, o, True, True),
 }
 
 

@@ -942,7 +942,7 @@ static void s_plain(VmConfig *c)
     set_platform(c)->num_pci_segments = 1;
 }
 
-/* Valid, and refused until their virtio devices exist (issue 4). */
+/* Valid, and accepted now that their virtio devices exist (issue 4). */
 static void s_net(VmConfig *c)
 {
     add_net(c)->tap = xstrdup("tap0");
@@ -1334,9 +1334,9 @@ static const Case cases[] = {
     /* vm_config_check_supported(). */
     S(m_none, CONFIG_OK, NULL),
     S(s_plain, CONFIG_OK, NULL),
-    S(s_net, CONFIG_ERR_NOT_SUPPORTED, "--net (virtio-net: not implemented yet)"),
-    S(s_vsock, CONFIG_ERR_NOT_SUPPORTED, "--vsock (virtio-vsock: not implemented yet)"),
-    S(s_balloon, CONFIG_ERR_NOT_SUPPORTED, "--balloon (virtio-balloon: not implemented yet)"),
+    S(s_net, CONFIG_OK, NULL),
+    S(s_vsock, CONFIG_OK, NULL),
+    S(s_balloon, CONFIG_OK, NULL),
     S(s_memory_options, CONFIG_OK, NULL),
     S(s_firmware, CONFIG_ERR_NOT_SUPPORTED, "--firmware (firmware boot) is not supported by this VMM"),
     S(s_no_kernel, CONFIG_ERR_NOT_SUPPORTED, "without --kernel"),

@@ -656,18 +656,6 @@ static bool has_landlock(const VmConfig *c)
 /* Devices whose backends are still being written (issue 4): refused rather
  * than booting a VM that silently lacks them. Each row goes when its
  * device lands. */
-static bool has_net(const VmConfig *c)
-{
-    return c->n_net > 0;
-}
-static bool has_vsock(const VmConfig *c)
-{
-    return c->has_vsock;
-}
-static bool has_balloon(const VmConfig *c)
-{
-    return c->has_balloon;
-}
 
 static const Unsupported unsupported[] = {
     /* Boot: only direct kernel boot (PVH / bzImage) is implemented so far. */
@@ -708,9 +696,6 @@ static const Unsupported unsupported[] = {
     /* Running unsandboxed when sandboxing was asked for would be a silent
      * security downgrade. */
     {has_landlock, "--landlock (Landlock sandbox)"},
-    {has_net, "--net (virtio-net: not implemented yet)"},
-    {has_vsock, "--vsock (virtio-vsock: not implemented yet)"},
-    {has_balloon, "--balloon (virtio-balloon: not implemented yet)"},
 };
 
 int vm_config_check_supported(const VmConfig *c, ConfigError *err)

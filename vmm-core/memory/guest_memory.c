@@ -152,6 +152,31 @@ int guest_memory_clear(GuestMemory *m)
     return 0;
 }
 
+int guest_memory_discard(const GuestMemory *m, uint64_t gpa, uint64_t len)
+{
+    uint8_t *p = guest_memory_ptr(m, gpa, len);
+    if (!p)
+        return -EFAULT;
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t align = page > 0 ? (uint64_t)page : 4096;
+    if (m->hugepages)
+        align = 2ULL << 20; /* the smallest hugepage size; a larger one fails below */
+    if ((gpa | len) & (align - 1))
+        return -EINVAL;
+    for (size_t i = 0; i < m->n_regions; i++) {
+        const GuestRegion *r = &m->regions[i];
+        if (p < r->hva || p >= r->hva + r->size)
+            continue;
+        if (m->memfd >= 0)
+            return fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                             (off_t)(r->file_offset + (uint64_t)(p - r->hva)), (off_t)len) < 0
+                       ? -errno
+                       : 0;
+        return madvise(p, len, MADV_DONTNEED) < 0 ? -errno : 0;
+    }
+    return -EFAULT;
+}
+
 void *guest_memory_ptr(const GuestMemory *m, uint64_t gpa, uint64_t len)
 {
     if (len == 0)

@@ -42,6 +42,11 @@ void guest_memory_destroy(GuestMemory *m);
 /* Gives every page back (reads as zero again), for a guest reset. */
 int guest_memory_clear(GuestMemory *m);
 
+/* Gives [gpa, gpa+len) back to the host (it reads as zero afterwards):
+ * punch hole in the memfd for shared memory, MADV_DONTNEED otherwise.
+ * -EFAULT when the range is not wholly in one region, -EINVAL when it is not
+ * page-aligned (hugepage-aligned with hugepages). For a balloon. */
+int guest_memory_discard(const GuestMemory *m, uint64_t gpa, uint64_t len);
 /* Host pointer for [gpa, gpa+len) or NULL when any byte is outside RAM or
  * the range spans two regions (len 0 is refused too). Overflow-safe. */
 void *guest_memory_ptr(const GuestMemory *m, uint64_t gpa, uint64_t len);

@@ -38,8 +38,12 @@
 #define VIRTIO_PCI_VENDOR      0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040
 
-#define VIRTIO_ID_BLOCK 2
-#define VIRTIO_ID_RNG   4
+#define VIRTIO_ID_BLOCK   2
+#define VIRTIO_ID_NET     1
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG     4
+#define VIRTIO_ID_BALLOON 5
+#define VIRTIO_ID_VSOCK   19
 
 #define VIRTIO_F_INDIRECT_DESC 28
 #define VIRTIO_F_EVENT_IDX     29
@@ -64,6 +68,12 @@
 #define VIRTIO_PCI_MSIX_TABLE  0x4000
 #define VIRTIO_PCI_MSIX_PBA    0x5000
 
+/* A handle() result: the device cannot complete this chain yet (a receive
+ * queue with nothing to deliver). The chain stays published and the queue
+ * is left alone until the next kick, which the device gives itself with
+ * virtio_pci_kick() once it has something. */
+#define VIRTIO_CHAIN_DEFER UINT32_MAX
+
 typedef struct VirtioDeviceOps {
     uint16_t type;
     uint32_t pci_class;
@@ -75,6 +85,16 @@ typedef struct VirtioDeviceOps {
     uint32_t (*handle)(void *dev, uint16_t q, const Virtqueue *vq, const VirtqChain *c);
     /* The driver reset the device (or the guest rebooted). */
     void (*reset)(void *dev);
+    /* Optional: DRIVER_OK with these negotiated features. Runs with the
+     * device locked, before any queue is processed. */
+    void (*activate)(void *dev, uint64_t features);
+    /* Optional: the fd given to virtio_pci_watch_host() is readable. Runs
+     * on the worker with the device locked, whatever the device status. */
+    void (*host_event)(void *dev);
+    /* Optional: a driver write into the device configuration (offset and
+     * length already inside config_size). Without it such writes are
+     * refused and counted. Runs with the device locked. */
+    void (*config_write)(void *dev, uint32_t offset, const uint8_t *data, uint32_t len);
 } VirtioDeviceOps;
 
 typedef struct VirtioCounters {
@@ -112,4 +132,15 @@ void virtio_pci_free(VirtioPci *t);
 /* The guest rebooted: the old VM and its irqfds/ioeventfds are gone. */
 void virtio_pci_reboot(VirtioPci *t);
 void virtio_pci_get_counters(VirtioPci *t, VirtioCounters *out);
+/* Makes the worker look at queue q again, as a guest kick would. Any thread,
+ * any lock: it only writes the queue's eventfd. */
+void virtio_pci_kick(VirtioPci *t, uint16_t q);
+/* Before attach: the worker also processes queue q whenever fd becomes
+ * readable (edge-triggered: the device drains fd until EAGAIN or defers).
+ * For host sources such as a tap. */
+int virtio_pci_watch_fd(VirtioPci *t, int fd, uint16_t q);
+/* Before attach: while fd is readable (level-triggered), the worker calls
+ * ops->host_event. For devices with host-side state of their own (an epoll
+ * set of sockets): everything then runs on the worker under one lock. */
+int virtio_pci_watch_host(VirtioPci *t, int fd);
 const char *virtio_pci_id(const VirtioPci *t);

@@ -180,6 +180,11 @@ VirtqPop virtq_pop(Virtqueue *vq, VirtqChain *c)
     return VIRTQ_CHAIN;
 }
 
+void virtq_unpop(Virtqueue *vq)
+{
+    vq->last_avail--;
+}
+
 int virtq_push(Virtqueue *vq, uint16_t head, uint32_t len)
 {
     struct {

@@ -81,6 +81,10 @@ void virtq_reset(Virtqueue *vq, uint16_t max_size);
 void virtq_free(Virtqueue *vq);
 
 VirtqPop virtq_pop(Virtqueue *vq, VirtqChain *chain);
+/* Gives back the chain the last virtq_pop returned, unused: the next pop
+ * reads (and validates) it again. For receive queues with nothing to
+ * deliver yet. */
+void virtq_unpop(Virtqueue *vq);
 /* Puts the chain in the used ring with len bytes written. */
 int virtq_push(Virtqueue *vq, uint16_t head, uint32_t len);
 /* Whether the driver wants an interrupt for what was pushed since the last

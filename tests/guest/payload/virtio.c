@@ -26,6 +26,11 @@ static struct vring_desc ring_desc[2][VQ_SIZE] __attribute__((aligned(4096)));
 static uint16_t ring_avail[2][2048] __attribute__((aligned(4096)));
 static uint16_t ring_used[2][2048] __attribute__((aligned(4096)));
 
+/* The rings of the one multi-queue device a test drives at a time. */
+static struct vring_desc mq_desc[VDEV_MAX_QUEUES][VQ_SIZE] __attribute__((aligned(4096)));
+static uint16_t mq_avail[VDEV_MAX_QUEUES][2048] __attribute__((aligned(4096)));
+static uint16_t mq_used[VDEV_MAX_QUEUES][2048] __attribute__((aligned(4096)));
+
 uint8_t mmio_read8(uint64_t a)
 {
     return *(volatile uint8_t *)a;
@@ -160,7 +165,7 @@ uint64_t vdev_device_features(struct vdev *d)
     return hi << 32 | lo;
 }
 
-bool vdev_init(struct vdev *d, uint64_t wanted)
+static bool negotiate(struct vdev *d, uint64_t wanted)
 {
     vdev_reset(d);
     mmio_write8(C(d, C_STATUS), VIRTIO_STATUS_ACK);
@@ -175,7 +180,13 @@ bool vdev_init(struct vdev *d, uint64_t wanted)
         fail("device %x refused features 0x%lx", d->device_id, f);
         return false;
     }
-    mmio_write16(C(d, C_QSEL), 0);
+    return true;
+}
+
+/* Sets up queue q on the rings d points at. */
+static void setup_queue(struct vdev *d, uint16_t q)
+{
+    mmio_write16(C(d, C_QSEL), q);
     uint16_t max = mmio_read16(C(d, C_QSIZE));
     d->qsize = max < VQ_SIZE ? max : VQ_SIZE;
     mmio_write16(C(d, C_QSIZE), d->qsize);
@@ -191,6 +202,10 @@ bool vdev_init(struct vdev *d, uint64_t wanted)
     mmio_write32(C(d, C_QDEVICE + 4), 0);
     d->notify_addr = d->bar + d->notify + (uint64_t)mmio_read16(C(d, C_QNOTIFY_OFF)) * d->notify_mult;
     mmio_write16(C(d, C_QENABLE), 1);
+}
+
+static bool driver_ok(struct vdev *d)
+{
     mmio_write8(C(d, C_STATUS), VIRTIO_STATUS_ACK | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
                                     VIRTIO_STATUS_DRIVER_OK);
     uint8_t st = vdev_status(d);
@@ -199,6 +214,32 @@ bool vdev_init(struct vdev *d, uint64_t wanted)
         return false;
     }
     return true;
+}
+
+bool vdev_init(struct vdev *d, uint64_t wanted)
+{
+    if (!negotiate(d, wanted))
+        return false;
+    setup_queue(d, 0);
+    return driver_ok(d);
+}
+
+bool vdev_init_queues(struct vdev *d, uint64_t wanted, struct vdev *qs, unsigned n)
+{
+    if (n > VDEV_MAX_QUEUES) {
+        fail("%u queues: the payload has rings for %u", n, VDEV_MAX_QUEUES);
+        return false;
+    }
+    if (!negotiate(d, wanted))
+        return false;
+    for (unsigned q = 0; q < n; q++) {
+        qs[q] = *d;
+        qs[q].desc = mq_desc[q];
+        qs[q].avail = mq_avail[q];
+        qs[q].used = mq_used[q];
+        setup_queue(&qs[q], (uint16_t)q);
+    }
+    return driver_ok(d);
 }
 
 void vdev_submit(struct vdev *d, uint16_t head)

@@ -14,6 +14,12 @@
 #define VIRTIO_VENDOR  0x1af4
 #define VIRTIO_DEV_BLK 0x1042
 #define VIRTIO_DEV_RNG 0x1044
+#define VIRTIO_DEV_NET     0x1041
+#define VIRTIO_DEV_CONSOLE 0x1043
+#define VIRTIO_DEV_BALLOON 0x1045
+#define VIRTIO_DEV_VSOCK   0x1053
+
+#define VDEV_MAX_QUEUES 4
 
 #define VQ_SIZE 16
 
@@ -60,6 +66,10 @@ bool vdev_find(struct vdev *d, uint16_t device_id);
 /* Reset, feature negotiation (features offered & wanted), queue 0 setup,
  * DRIVER_OK. Returns false (with a FAIL) when the device refuses. */
 bool vdev_init(struct vdev *d, uint64_t wanted_features);
+/* The same for a device with n queues: qs[q] (a copy of d with its own
+ * rings) drives queue q through vdev_submit/vdev_wait_used. One such device
+ * at a time: the rings are shared between calls. */
+bool vdev_init_queues(struct vdev *d, uint64_t wanted, struct vdev *qs, unsigned n);
 uint8_t vdev_status(struct vdev *d);
 void vdev_reset(struct vdev *d);
 uint64_t vdev_device_features(struct vdev *d);
@@ -74,3 +84,6 @@ uint8_t mmio_read8(uint64_t a);
 uint16_t mmio_read16(uint64_t a);
 void mmio_write8(uint64_t a, uint8_t v);
 void mmio_write16(uint64_t a, uint16_t v);
+
+/* test=console and the other multi-queue device tests (virtio_device_tests.c). */
+bool run_virtio_device_test(const char *name);

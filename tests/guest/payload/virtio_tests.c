@@ -370,6 +370,6 @@ bool run_virtio_test(const char *name)
     else if (!memcmp(name, "hostile", 8))
         test_hostile();
     else
-        return false;
+        return run_virtio_device_test(name);
     return true;
 }

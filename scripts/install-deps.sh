@@ -11,6 +11,8 @@ packages=(
     qemu-system-x86 busybox-static lz4
     # the dbus suite: a private dbus-daemon, busctl (systemd), gdbus (error names)
     dbus-daemon systemd libglib2.0-bin
+    # the fuzz suite: clang and its libFuzzer/sanitizer runtimes
+    clang libclang-rt-14-dev
 )
 
 missing=()

@@ -43,3 +43,10 @@ echo "== build with AddressSanitizer + UBSan and test: every suite but bench and
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite build-asan "--no-suite bench --no-suite linux" -Db_sanitize=address,undefined -Dbuildtype=debug
+
+# libFuzzer targets (tests/fuzz/), each for VMM_FUZZ_SECONDS over its seed corpus.
+echo "== build with clang + libFuzzer, ASan + UBSan: the fuzz suite"
+export VMM_FUZZ_SECONDS=${VMM_FUZZ_SECONDS:-45}
+# Not -Werror here: clang builds the whole tree, and the guest payloads carry
+# gcc-only flags; the two gcc builds above are the -Werror ones.
+CC=clang run_suite build-fuzz "--suite fuzz" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=false

@@ -22,6 +22,7 @@ void log_setup(const char *program, bool debug)
     log_to_journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
+static void log_va(int prio, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void log_va(int prio, const char *fmt, va_list ap)
 {
     if (prio >= LOG_PRIO_DEBUG && !log_debug_enabled)

@@ -88,6 +88,9 @@ static int run(const VmmCli *cli, ConfigError *err)
         .event_monitor_path = cli->event_monitor_path,
         .event_monitor_fd = cli->event_monitor_fd,
         .verbosity = cli->verbosity,
+        .seccomp = cli->seccomp == VMM_SECCOMP_FALSE ? VMM_SECCOMP_MODE_OFF
+                   : cli->seccomp == VMM_SECCOMP_LOG ? VMM_SECCOMP_MODE_LOG
+                                                     : VMM_SECCOMP_MODE_TRAP,
     };
     int status = vmm_run(&cfg, &opts);
     vm_config_free(&cfg);

@@ -179,6 +179,8 @@ static void *vcpu_thread_main(void *arg)
     sigemptyset(&kick);
     sigaddset(&kick, KICK_SIGNAL);
     pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+    /* Before the first KVM_RUN: guest code never runs unconfined. */
+    vmm_seccomp_enter(VMM_THREAD_VCPU);
 
     for (;;) {
         pthread_mutex_lock(&vmm->lock);
@@ -463,6 +465,9 @@ static json_object *info_json(Vmm *vmm)
     const char *pty = vmm_devices_serial_pty(&vmm->devices);
     if (pty)
         json_object_object_add(o, "serial_pty", json_object_new_string(pty));
+    const char *console_pty = vmm_devices_console_pty(&vmm->devices);
+    if (console_pty)
+        json_object_object_add(o, "console_pty", json_object_new_string(console_pty));
     return o;
 }
 
@@ -596,6 +601,11 @@ int vmm_run(const VmConfig *cfg, const VmmOptions *opts)
     bus_init(&vmm->mmio, "mmio");
     int status = 1;
 
+    /* First: no_new_privs and the filters must exist before any thread. */
+    if (vmm_seccomp_setup(opts->seccomp, err, sizeof(err)) < 0) {
+        fail("%s", err);
+        goto out;
+    }
     vmm->events = event_monitor_new(opts->event_monitor_path, opts->event_monitor_fd, err, sizeof(err));
     if (!vmm->events) {
         fail("--event-monitor: %s", err);
@@ -650,6 +660,10 @@ int vmm_run(const VmConfig *cfg, const VmmOptions *opts)
         }
     }
 
+    /* Setup is over (files, sockets, devices); the vCPU threads boot() starts
+     * inherit this filter and add their own. */
+    vmm_seccomp_enter(VMM_THREAD_MAIN);
+
     if (boot(vmm) < 0) {
         emit(vmm, "vm", "shutdown", NULL);
         goto out;
@@ -675,6 +689,13 @@ int vmm_run(const VmConfig *cfg, const VmmOptions *opts)
 
 out:
     teardown_vm(vmm);
+    /* The last events (vm/shutdown, vm/crashed, vmm/shutdown) must reach API
+     * subscribers such as vmmd before their connections close: drain the
+     * monitor first, then let the API server flush and close. */
+    if (vmm->events) {
+        emit(vmm, "vmm", "shutdown", NULL);
+        event_monitor_stop(vmm->events);
+    }
     if (vmm->api)
         api_server_free(vmm->api);
     vmm_devices_destroy(&vmm->devices);
@@ -690,10 +711,7 @@ out:
     guest_memory_destroy(&vmm->mem);
     bus_destroy(&vmm->pio);
     bus_destroy(&vmm->mmio);
-    if (vmm->events) {
-        emit(vmm, "vmm", "shutdown", NULL);
-        event_monitor_free(vmm->events);
-    }
+    event_monitor_free(vmm->events);
     pthread_mutex_destroy(&vmm->lock);
     pthread_cond_destroy(&vmm->cond);
     free(vmm);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "config.h"
+#include "vmm_seccomp.h"
 
 typedef struct VmmOptions {
     const char *api_socket_path; /* NULL or a path to listen on */
@@ -15,6 +16,7 @@ typedef struct VmmOptions {
     const char *event_monitor_path;
     int event_monitor_fd; /* -1 or an inherited fd */
     unsigned verbosity;
+    VmmSeccompMode seccomp; /* --seccomp: each thread confines itself (seccomp/vmm_seccomp.h) */
 } VmmOptions;
 
 /* Returns the process exit status: 0 when the guest powered off or the VMM

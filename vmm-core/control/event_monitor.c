@@ -7,6 +7,7 @@
  * fills `sinkq` (oldest dropped) but never delays subscribers or emitters.
  */
 #include "event_monitor.h"
+#include "vmm_seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -317,6 +318,7 @@ static void *writer_main(void *arg)
 {
     EventMonitor *m = arg;
     tls_writer_of = m;
+    vmm_seccomp_enter(VMM_THREAD_EVENT_MONITOR);
     /* Per-thread so the 16 KiB batch does not sit on a small stack. */
     Record *batch = malloc(sizeof(Record) * EVENT_MONITOR_QUEUE_LEN);
 
@@ -518,7 +520,7 @@ fail:
     return NULL;
 }
 
-void event_monitor_free(EventMonitor *m)
+void event_monitor_stop(EventMonitor *m)
 {
     if (!m)
         return;
@@ -537,7 +539,15 @@ void event_monitor_free(EventMonitor *m)
         ssize_t w = write(m->wake_fd, &one, sizeof(one));
         (void)w;
         pthread_join(m->writer, NULL);
+        m->writer_started = false;
     }
+}
+
+void event_monitor_free(EventMonitor *m)
+{
+    if (!m)
+        return;
+    event_monitor_stop(m);
     add_dropped(m, ring_clear(&m->queue));
     ring_clear(&m->sinkq);
     if (m->sink_fd >= 0)

@@ -33,6 +33,11 @@ EventMonitor *event_monitor_new(const char *path, int fd, char *errbuf, size_t e
 /* Flushes what is queued (at most EVENT_MONITOR_FLUSH_MS), stops the writer,
  * closes the sink. No emit may run concurrently or after. */
 void event_monitor_free(EventMonitor *m);
+/* The first half of free: delivers what is queued to the sink and the
+ * subscribers (bounded wait) and stops the writer; later emits are queued
+ * but never written. Subscribers stay registered, so they can still
+ * unsubscribe before free. Idempotent. */
+void event_monitor_stop(EventMonitor *m);
 
 /* Any thread; takes a short mutex, never waits on I/O. props: NULL
  * ("properties":null), or a NULL-terminated array of key, value, key,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "virtio_pci.h"
+#include "vmm_seccomp.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 
 #define COMMON_SIZE 0x40
 #define CTL_TOKEN   UINT64_MAX
+#define WATCH_TOKEN (1ULL << 32) /* | queue: a host fd of the device */
+#define HOST_TOKEN  (1ULL << 33) /* ops->host_event */
 
 struct VirtioPci {
     PciDevice pci;
@@ -163,6 +166,10 @@ static void process_queue(VirtioPci *t, uint16_t q)
             continue;
         }
         uint32_t len = t->ops->handle(t->dev, q, vq, &c);
+        if (len == VIRTIO_CHAIN_DEFER) {
+            virtq_unpop(vq);
+            break;
+        }
         if (virtq_push(vq, c.head, len) < 0) {
             needs_reset(t, q, "used ring unwritable");
             return;
@@ -177,6 +184,7 @@ static void process_queue(VirtioPci *t, uint16_t q)
 static void *worker_main(void *arg)
 {
     VirtioPci *t = arg;
+    vmm_seccomp_enter(VMM_THREAD_VIRTIO_WORKER);
     for (;;) {
         struct epoll_event ev[16];
         int n = epoll_wait(t->epfd, ev, 16, -1);
@@ -199,6 +207,19 @@ static void *worker_main(void *arg)
                 continue;
             }
             uint16_t q = (uint16_t)tok;
+            if (tok == HOST_TOKEN) {
+                pthread_mutex_lock(&t->lock);
+                t->ops->host_event(t->dev);
+                pthread_mutex_unlock(&t->lock);
+                continue;
+            }
+            if (tok & WATCH_TOKEN) {
+                pthread_mutex_lock(&t->lock);
+                if (queue_live(t, q))
+                    process_queue(t, q);
+                pthread_mutex_unlock(&t->lock);
+                continue;
+            }
             if (read(t->notify_fds[q], &v, sizeof(v)) < 0)
                 continue;
             pthread_mutex_lock(&t->lock);
@@ -217,6 +238,12 @@ static void kick(VirtioPci *t, uint16_t q)
     if (write(t->notify_fds[q], &one, sizeof(one)) < 0) {
         /* saturated: a kick is pending anyway */
     }
+}
+
+void virtio_pci_kick(VirtioPci *t, uint16_t q)
+{
+    if (q < t->num_queues)
+        kick(t, q);
 }
 
 /* ------------------------------------------------- ioeventfds (lock held) */
@@ -341,6 +368,8 @@ static void write_status(VirtioPci *t, uint8_t v)
         } else {
             t->status = want;
             t->counters.activations++;
+            if (t->ops->activate)
+                t->ops->activate(t->dev, t->driver_features);
             if (t->emit)
                 t->emit(t->emit_ctx, "activated", t->id);
             /* Buffers published before DRIVER_OK are processed now. */
@@ -467,8 +496,12 @@ static void bar_write(PciDevice *d, int bar, uint64_t off, const uint8_t *data, 
     pthread_mutex_lock(&t->lock);
     if (off < COMMON_SIZE)
         common_write(t, (uint32_t)off, data, len);
+    else if (t->ops->config_write && off >= VIRTIO_PCI_DEVICE_CFG &&
+             off - VIRTIO_PCI_DEVICE_CFG < t->ops->config_size &&
+             len <= t->ops->config_size - (off - VIRTIO_PCI_DEVICE_CFG))
+        t->ops->config_write(t->dev, (uint32_t)(off - VIRTIO_PCI_DEVICE_CFG), data, len);
     else
-        t->counters.bad_accesses++; /* ISR and device config are read-only here */
+        t->counters.bad_accesses++; /* ISR, and device config unless the device takes writes */
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -595,6 +628,22 @@ VirtioPci *virtio_pci_new(const VirtioDeviceOps *ops, void *dev, const VirtioPci
 err:
     virtio_pci_free(t);
     return NULL;
+}
+
+int virtio_pci_watch_fd(VirtioPci *t, int fd, uint16_t q)
+{
+    if (q >= t->num_queues)
+        return -EINVAL;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = WATCH_TOKEN | q};
+    return epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int virtio_pci_watch_host(VirtioPci *t, int fd)
+{
+    if (!t->ops->host_event)
+        return -EINVAL;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = HOST_TOKEN};
+    return epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
 int virtio_pci_attach(VirtioPci *t, PciBus *bus, char *errbuf, size_t errlen)

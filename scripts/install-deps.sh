@@ -9,8 +9,10 @@ packages=(
     libsystemd-dev libjson-c-dev libseccomp-dev libcmocka-dev
     # tests and benchmarks: nested Linux guests and the QEMU comparison
     qemu-system-x86 busybox-static lz4
-    # the dbus suite: a private dbus-daemon, busctl (systemd), gdbus (error names)
-    dbus-daemon systemd libglib2.0-bin
+    # the dbus suite: a private dbus-daemon, busctl (systemd), gdbus (error names), a real polkitd
+    dbus-daemon systemd libglib2.0-bin polkitd
+    # guest suite: virtio-net in a network namespace; the ACPI tables checked by iasl
+    iproute2 acpica-tools
     # the fuzz suite: clang and its libFuzzer/sanitizer runtimes
     clang libclang-rt-14-dev
 )

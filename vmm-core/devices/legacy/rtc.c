@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define OFF_INDEX      0
 #define OFF_DATA       1
@@ -281,6 +282,11 @@ static void power_on(Rtc *rtc)
 
 Rtc *rtc_new(uint64_t ram_below_4g, uint64_t ram_above_4g)
 {
+    /* glibc reads /etc/localtime the first time any time conversion runs,
+     * gmtime_r included. The guest's first CMOS read comes on a vCPU thread
+     * whose seccomp filter forbids opening files: load it now. */
+    tzset();
+
     Rtc *rtc = calloc(1, sizeof(*rtc));
     if (!rtc)
         return NULL;

@@ -14,6 +14,7 @@
  */
 #include "api_server.h"
 
+#include "errbuf.h"
 #include "unix_socket.h"
 
 #include <errno.h>
@@ -649,31 +650,18 @@ static void on_event(void *ctx, const char *line)
 
 /* ------------------------------------------------------------ setup */
 
-static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-{
-    char what[384];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    snprintf(errbuf, errlen, "%s: %s", what, strerror(err));
-    return -err;
-}
-
 static int listen_on_path(ApiServer *s, const char *path, char *errbuf, size_t errlen)
 {
     int fd = unix_socket_listen(path, API_MAX_CLIENTS, &s->path_dev, &s->path_ino);
     if (fd == -ENAMETOOLONG)
-        return fail(errbuf, errlen, ENAMETOOLONG, "socket path \"%s\" is empty or longer than %zu bytes", path,
+        return errbuf_errno(errbuf, errlen, ENAMETOOLONG, "socket path \"%s\" is empty or longer than %zu bytes", path,
                     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
     if (fd == -EEXIST)
-        return fail(errbuf, errlen, EEXIST, "%s exists and is not a socket; not replacing it", path);
+        return errbuf_errno(errbuf, errlen, EEXIST, "%s exists and is not a socket; not replacing it", path);
     if (fd == -EADDRINUSE)
-        return fail(errbuf, errlen, EADDRINUSE, "%s is in use by another process", path);
+        return errbuf_errno(errbuf, errlen, EADDRINUSE, "%s is in use by another process", path);
     if (fd < 0)
-        return fail(errbuf, errlen, -fd, "cannot listen on %s", path);
+        return errbuf_errno(errbuf, errlen, -fd, "cannot listen on %s", path);
     s->path = strdup(path);
     s->listen_fd = fd;
     s->listen_packet = false;
@@ -686,21 +674,21 @@ static int adopt_fd_checked(ApiServer *s, int fd, char *errbuf, size_t errlen)
     int domain = 0, type = 0, accepting = 0;
     socklen_t len = sizeof(int);
     if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
-        return fail(errbuf, errlen, errno, "fd %d", fd);
+        return errbuf_errno(errbuf, errlen, errno, "fd %d", fd);
     len = sizeof(int);
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
-        return fail(errbuf, errlen, errno, "fd %d", fd);
+        return errbuf_errno(errbuf, errlen, errno, "fd %d", fd);
     len = sizeof(int);
     if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) < 0)
-        return fail(errbuf, errlen, errno, "fd %d", fd);
+        return errbuf_errno(errbuf, errlen, errno, "fd %d", fd);
     if (domain != AF_UNIX)
-        return fail(errbuf, errlen, EINVAL, "fd %d is not a unix socket", fd);
+        return errbuf_errno(errbuf, errlen, EINVAL, "fd %d is not a unix socket", fd);
     if (type != SOCK_STREAM && type != SOCK_SEQPACKET)
-        return fail(errbuf, errlen, EINVAL, "fd %d is neither SOCK_STREAM nor SOCK_SEQPACKET", fd);
+        return errbuf_errno(errbuf, errlen, EINVAL, "fd %d is neither SOCK_STREAM nor SOCK_SEQPACKET", fd);
     /* The fd is ours now, so its flags are ours to set. */
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-        return fail(errbuf, errlen, errno, "fd %d", fd);
+        return errbuf_errno(errbuf, errlen, errno, "fd %d", fd);
 
     bool packet = type == SOCK_SEQPACKET;
     if (accepting) {
@@ -711,7 +699,7 @@ static int adopt_fd_checked(ApiServer *s, int fd, char *errbuf, size_t errlen)
     /* conn_add closes fd itself when it fails. */
     int r = conn_add(s, fd, packet);
     if (r < 0) {
-        fail(errbuf, errlen, -r, "cannot watch fd %d", fd);
+        errbuf_errno(errbuf, errlen, -r, "cannot watch fd %d", fd);
         return -ECANCELED;
     }
     return 0;
@@ -770,14 +758,14 @@ ApiServer *api_server_new(EventLoop *loop, const char *path, int fd, EventMonito
     if (s->listen_fd >= 0) {
         int r = event_loop_add(loop, s->listen_fd, EPOLLIN, on_listen, s);
         if (r < 0) {
-            fail(errbuf, errlen, -r, "cannot watch the API socket");
+            errbuf_errno(errbuf, errlen, -r, "cannot watch the API socket");
             goto fail;
         }
     }
     if (events) {
         int r = event_monitor_subscribe(events, on_event, s);
         if (r < 0) {
-            fail(errbuf, errlen, -r, "cannot subscribe to events");
+            errbuf_errno(errbuf, errlen, -r, "cannot subscribe to events");
             goto fail;
         }
     }

@@ -7,6 +7,7 @@
  * fills `sinkq` (oldest dropped) but never delays subscribers or emitters.
  */
 #include "event_monitor.h"
+#include "errbuf.h"
 #include "vmm_seccomp.h"
 
 #include <errno.h>
@@ -376,19 +377,6 @@ static void *writer_main(void *arg)
 
 /* ------------------------------------------------------------ setup */
 
-static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-{
-    char what[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    snprintf(errbuf, errlen, "%s: %s", what, strerror(err));
-    return -err;
-}
-
 static int open_path_sink(EventMonitor *m, const char *path, char *errbuf, size_t errlen)
 {
     /* O_NONBLOCK: opening a FIFO write-only would otherwise wait for a
@@ -401,18 +389,18 @@ static int open_path_sink(EventMonitor *m, const char *path, char *errbuf, size_
         fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     }
     if (fd < 0)
-        return fail(errbuf, errlen, errno, "cannot open %s", path);
+        return errbuf_errno(errbuf, errlen, errno, "cannot open %s", path);
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int err = errno;
         close(fd);
-        return fail(errbuf, errlen, err, "cannot stat %s", path);
+        return errbuf_errno(errbuf, errlen, err, "cannot stat %s", path);
     }
     if (S_ISFIFO(st.st_mode)) {
         m->fifo_path = strdup(path);
         if (!m->fifo_path) {
             close(fd);
-            return fail(errbuf, errlen, ENOMEM, "%s", path);
+            return errbuf_errno(errbuf, errlen, ENOMEM, "%s", path);
         }
     }
     m->sink_fd = fd;
@@ -429,10 +417,10 @@ static int adopt_fd_sink(EventMonitor *m, int fd, char *errbuf, size_t errlen)
     snprintf(name, sizeof(name), "fd %d", fd);
     struct stat st;
     if (fstat(fd, &st) < 0)
-        return fail(errbuf, errlen, errno, "%s", name);
+        return errbuf_errno(errbuf, errlen, errno, "%s", name);
     int acc = fcntl(fd, F_GETFL);
     if (acc < 0)
-        return fail(errbuf, errlen, errno, "%s", name);
+        return errbuf_errno(errbuf, errlen, errno, "%s", name);
     m->sink_fd = fd;
     m->sink_kind = SINK_FILE;
 
@@ -440,12 +428,12 @@ static int adopt_fd_sink(EventMonitor *m, int fd, char *errbuf, size_t errlen)
         int type = 0;
         socklen_t len = sizeof(type);
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
-            return fail(errbuf, errlen, errno, "%s", name);
+            return errbuf_errno(errbuf, errlen, errno, "%s", name);
         m->sink_kind = type == SOCK_STREAM ? SINK_STREAM_SOCKET : SINK_PACKET_SOCKET;
         return 0;
     }
     if ((acc & O_ACCMODE) == O_RDONLY)
-        return fail(errbuf, errlen, EBADF, "%s is not open for writing", name);
+        return errbuf_errno(errbuf, errlen, EBADF, "%s is not open for writing", name);
     if (S_ISREG(st.st_mode) || (acc & O_NONBLOCK))
         return 0;
 
@@ -484,7 +472,7 @@ EventMonitor *event_monitor_new(const char *path, int fd, char *errbuf, size_t e
     pthread_mutex_init(&m->sub_lock, NULL);
     m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (m->wake_fd < 0) {
-        fail(errbuf, errlen, errno, "%s", "eventfd");
+        errbuf_errno(errbuf, errlen, errno, "%s", "eventfd");
         if (fd >= 0)
             close(fd);
         goto fail;
@@ -509,7 +497,7 @@ EventMonitor *event_monitor_new(const char *path, int fd, char *errbuf, size_t e
     int r = pthread_create(&m->writer, NULL, writer_main, m);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (r != 0) {
-        fail(errbuf, errlen, r, "%s", "cannot start the writer thread");
+        errbuf_errno(errbuf, errlen, r, "%s", "cannot start the writer thread");
         goto fail;
     }
     m->writer_started = true;

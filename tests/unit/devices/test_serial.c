@@ -501,6 +501,22 @@ static ssize_t read_timeout(int fd, void *buf, size_t len, int ms)
     return read(fd, buf, len);
 }
 
+/* The device emits one byte per THR write, so a reader may wake after the
+ * first of them: collect until `want` bytes arrived, EOF, or the timeout. */
+static ssize_t read_n(int fd, char *buf, size_t want, int ms)
+{
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n = read_timeout(fd, buf + got, want - got, ms);
+        if (n < 0 && got == 0)
+            return n;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
 static void guest_puts(Fixture *f, const char *s)
 {
     for (; *s; s++)
@@ -535,7 +551,7 @@ static void test_socket(void **state)
     /* Guest output reaches the client. */
     guest_puts(&f, "login: ");
     char buf[64] = {0};
-    assert_int_equal(read_timeout(cl, buf, sizeof(buf), 2000), 7);
+    assert_int_equal(read_n(cl, buf, 7, 2000), 7);
     assert_string_equal(buf, "login: ");
 
     /* Flow control: 40 bytes, 16 at a time as the guest drains the FIFO
@@ -577,7 +593,7 @@ static void test_socket(void **state)
     assert_int_equal(dev_in8(f.d, RBR), 'r');
     guest_puts(&f, "ok");
     memset(buf, 0, sizeof(buf));
-    assert_int_equal(read_timeout(cl, buf, sizeof(buf), 2000), 2);
+    assert_int_equal(read_n(cl, buf, 2, 2000), 2);
     assert_string_equal(buf, "ok");
     close(cl);
     teardown(&f);
@@ -638,7 +654,7 @@ static void test_pty(void **state)
     guest_puts(&f, "abc\n");
     char buf[16] = {0};
     /* Raw: no "\n" -> "\r\n" translation, no echo. */
-    assert_int_equal(read_timeout(pt, buf, sizeof(buf), 2000), 4);
+    assert_int_equal(read_n(pt, buf, 4, 2000), 4);
     assert_string_equal(buf, "abc\n");
     dev_out8(f.d, IER, 0x01);
     assert_int_equal(write(pt, "z", 1), 1);

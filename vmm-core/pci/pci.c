@@ -108,9 +108,14 @@ void pci_device_destroy(PciDevice *d)
     }
 }
 
+uint32_t pci_slot_intx_gsi(unsigned slot)
+{
+    return PCI_INTX_GSI_BASE + slot % 8;
+}
+
 uint32_t pci_device_intx_gsi(const PciDevice *d)
 {
-    return PCI_INTX_GSI_BASE + d->slot % 8;
+    return pci_slot_intx_gsi(d->slot);
 }
 
 void pci_device_set_intx_status(PciDevice *d, bool asserted)

@@ -194,3 +194,5 @@ bool pci_msix_bar_access(PciMsix *m, int bar, uint64_t offset, uint8_t *data, ui
 /* INTx status bit in the config space status register. */
 void pci_device_set_intx_status(PciDevice *d, bool asserted);
 uint32_t pci_device_intx_gsi(const PciDevice *d);
+/* The GSI INTA# of the function in slot raises (the ACPI _PRT says the same). */
+uint32_t pci_slot_intx_gsi(unsigned slot);

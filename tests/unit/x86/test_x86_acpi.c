@@ -290,6 +290,8 @@ static void test_dsdt_contents(void **state)
     static const uint8_t pvpanic_io[] = {0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01};
     static const uint8_t mmio[] = {0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0,    0,    0,
                                    0,    0x00, 0x00, 0x00, 0xc0, 0xff, 0xff, 0xff, 0xdf};
+    /* Package(4){0x0003FFFF, Zero, Zero, 0x13} */
+    static const uint8_t prt_slot3[] = {0x12, 0x0b, 0x04, 0x0c, 0xff, 0xff, 0x03, 0x00, 0x00, 0x00, 0x0a, 0x13};
     static const uint8_t ecam[] = {0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xe0, 0x00, 0x00, 0x00, 0x10};
 
     for (int mask = 0; mask < 8; mask++) {
@@ -320,6 +322,9 @@ static void test_dsdt_contents(void **state)
         assert_int_equal(find_bytes(d, n, pnp0a03, sizeof(pnp0a03)) != NULL, pci);
         assert_int_equal(find_bytes(d, n, mmio, sizeof(mmio)) != NULL, pci);
         assert_int_equal(find_bytes(d, n, ecam, sizeof(ecam)) != NULL, pci);
+        /* _PRT: slot 3's INTA# -> GSI 19, as pci_slot_intx_gsi() wires it. */
+        assert_int_equal(find_bytes(d, n, "_PRT", 4) != NULL, pci);
+        assert_int_equal(find_bytes(d, n, prt_slot3, sizeof(prt_slot3)) != NULL, pci);
         release(&t);
     }
 }

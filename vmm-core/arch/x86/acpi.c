@@ -16,6 +16,7 @@
 #include "acpi.h"
 #include "aml.h"
 #include "layout.h"
+#include "pci.h"
 
 #define ACPI_OEM_ID           "VMM   "
 #define ACPI_CREATOR_ID       "VMM "
@@ -322,6 +323,20 @@ static int build_dsdt(const AcpiPlatform *p, AmlBuf *b)
         aml_integer(b, 0);
         aml_name(b, "_BBN");
         aml_integer(b, 0);
+        /* INTx routing for drivers without MSI-X (or pci=nomsi): every
+         * slot's INTA# goes straight to an IOAPIC GSI, no link devices.
+         * Our functions only use INTA#. */
+        aml_name(b, "_PRT");
+        size_t prt = aml_package_begin(b, PCI_MAX_SLOTS);
+        for (unsigned slot = 0; slot < PCI_MAX_SLOTS; slot++) {
+            size_t e = aml_package_begin(b, 4);
+            aml_integer(b, (uint64_t)slot << 16 | 0xffff); /* any function of the slot */
+            aml_integer(b, 0);                             /* INTA# */
+            aml_integer(b, 0);                             /* Source: none, a GSI ... */
+            aml_integer(b, pci_slot_intx_gsi(slot));       /* ... this one */
+            aml_end(b, e);
+        }
+        aml_end(b, prt);
         aml_res_bus_range(&res, 0, 0xff);
         aml_res_io(&res, PORT_PCI_CONFIG_ADDRESS, 8); /* consumed: config mechanism #1 */
         aml_res_io_range(&res, 0x0000, PORT_PCI_CONFIG_ADDRESS - 1);

@@ -165,6 +165,22 @@ static void update_bars(PciDevice *d)
 
 /* ------------------------------------------------------- config space */
 
+static bool touches(uint32_t offset, uint32_t len, uint32_t start, uint32_t size)
+{
+    return offset < start + size && start < offset + len;
+}
+
+/* Hands the part of an access inside the device's config window to it. */
+static void window_part(PciDevice *d, uint32_t offset, uint8_t *data, uint32_t len, bool write)
+{
+    const uint32_t w = d->cfg_window, wlen = 4;
+    if (!w || !d->ops || !d->ops->cfg_window_access || !touches(offset, len, w, wlen))
+        return;
+    uint32_t start = offset > w ? offset : w;
+    uint32_t end = offset + len < w + wlen ? offset + len : w + wlen;
+    d->ops->cfg_window_access(d, start - w, data + (start - offset), end - start, write);
+}
+
 void pci_config_read(PciBus *bus, PciDevice *d, uint32_t offset, uint8_t *data, uint32_t len)
 {
     (void)bus;
@@ -172,11 +188,7 @@ void pci_config_read(PciBus *bus, PciDevice *d, uint32_t offset, uint8_t *data, 
         uint32_t o = offset + i;
         data[i] = o < PCI_CFG_SIZE ? d->cfg[o] : 0xff;
     }
-}
-
-static bool touches(uint32_t offset, uint32_t len, uint32_t start, uint32_t size)
-{
-    return offset < start + size && start < offset + len;
+    window_part(d, offset, data, len, false);
 }
 
 static void msix_control_written(PciMsix *m, uint16_t ctrl);
@@ -192,6 +204,7 @@ void pci_config_write(PciBus *bus, PciDevice *d, uint32_t offset, const uint8_t 
         d->cfg[o] = (uint8_t)((d->cfg[o] & ~w) | (data[i] & w));
         d->cfg[o] &= (uint8_t) ~(data[i] & c);
     }
+    window_part(d, offset, (uint8_t *)data, len, true);
     if (touches(offset, len, PCI_COMMAND, 2) || touches(offset, len, PCI_BAR0, 4 * PCI_NUM_BARS))
         update_bars(d);
     if (d->has_msix && touches(offset, len, d->msix.cap + 2u, 2))

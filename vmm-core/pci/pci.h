@@ -75,6 +75,10 @@ typedef struct PciDeviceOps {
     void (*bar_write)(PciDevice *d, int bar, uint64_t offset, const uint8_t *data, uint32_t len);
     /* The BAR now decodes at addr (0: not decoded any more). */
     void (*bar_mapped)(PciDevice *d, int bar, uint64_t addr);
+    /* Access to bytes [offset, offset + len) of the 4-byte config window
+     * at PciDevice.cfg_window (virtio's PCI configuration access
+     * capability); called with the bus lock held. */
+    void (*cfg_window_access)(PciDevice *d, uint32_t offset, uint8_t *data, uint32_t len, bool write);
 } PciDeviceOps;
 
 typedef struct PciBar {
@@ -125,7 +129,8 @@ struct PciDevice {
     uint8_t wmask[PCI_CFG_SIZE];
     uint8_t w1cmask[PCI_CFG_SIZE];
     PciBar bars[PCI_NUM_BARS];
-    uint8_t next_cap; /* where pci_device_add_cap puts the next capability */
+    uint8_t next_cap;   /* where pci_device_add_cap puts the next capability */
+    uint8_t cfg_window; /* config offset owned by ops->cfg_window_access; 0: none */
     uint8_t slot;
     bool has_msix;
     PciMsix msix;

@@ -14,6 +14,7 @@
 #define CAP_NOTIFY 2
 #define CAP_ISR    3
 #define CAP_DEVICE 4
+#define CAP_PCI_CFG 5
 
 #define ISR_QUEUE  1
 #define ISR_CONFIG 2
@@ -69,6 +70,11 @@ static void put32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static void put64(uint8_t *p, uint64_t v)
@@ -505,10 +511,45 @@ static void bar_write(PciDevice *d, int bar, uint64_t off, const uint8_t *data, 
     pthread_mutex_unlock(&t->lock);
 }
 
+/* The PCI configuration access capability (virtio 1.2, 4.1.4.9): the
+ * driver puts bar, offset and length (1, 2 or 4) into the capability, then
+ * reads or writes pci_cfg_data, and the device performs that BAR access.
+ * Firmware that cannot map BARs yet uses it; Linux does not. Anything but a
+ * well-formed access into our BAR is dropped (reads give zeroes) and
+ * counted. */
+static void pci_cfg_window(PciDevice *d, uint32_t offset, uint8_t *data, uint32_t len, bool write)
+{
+    VirtioPci *t = d->opaque;
+    const uint8_t *cap = &d->cfg[d->cfg_window - 16];
+    uint8_t bar = cap[4];
+    uint32_t off = get32(cap + 8), n = get32(cap + 12);
+    /* The access to pci_cfg_data is meant to have cap.length's width; a
+     * wider one is served too (bytes past the length read 0), but a write
+     * must start at the window's first byte and cover the length. */
+    bool ok = bar == 0 && (n == 1 || n == 2 || n == 4) && off % n == 0 && off <= VIRTIO_PCI_BAR_SIZE - n &&
+              offset < n && (!write || (offset == 0 && len >= n));
+    if (!write)
+        memset(data, 0, len);
+    if (!ok) {
+        pthread_mutex_lock(&t->lock);
+        t->counters.bad_accesses++;
+        pthread_mutex_unlock(&t->lock);
+        return;
+    }
+    if (write) {
+        bar_write(d, 0, off, data, n);
+    } else {
+        uint8_t buf[4] = {0};
+        bar_read(d, 0, off, buf, n);
+        memcpy(data, buf + offset, len);
+    }
+}
+
 static const PciDeviceOps virtio_pci_ops = {
     .bar_read = bar_read,
     .bar_write = bar_write,
     .bar_mapped = bar_mapped,
+    .cfg_window_access = pci_cfg_window,
 };
 
 /* ----------------------------------------------------------- lifetime */
@@ -521,6 +562,20 @@ static int add_virtio_cap(PciDevice *d, uint8_t type, uint32_t offset, uint32_t 
     if (notify)
         put32(body + 16, VIRTIO_PCI_NOTIFY_MULT);
     return pci_device_add_cap(d, body, notify ? 20 : 16, NULL);
+}
+
+/* virtio_pci_cap (bar, offset and length writable by the driver) followed
+ * by the 4-byte pci_cfg_data window. */
+static int add_pci_cfg_cap(PciDevice *d)
+{
+    uint8_t body[20] = {PCI_CAP_ID_VNDR, 0, 20, CAP_PCI_CFG};
+    uint8_t wmask[20] = {0};
+    wmask[4] = 0xff;
+    memset(wmask + 8, 0xff, 8);
+    int off = pci_device_add_cap(d, body, sizeof(body), wmask);
+    if (off >= 0)
+        d->cfg_window = (uint8_t)(off + 16);
+    return off;
 }
 
 static int fail(char *errbuf, size_t errlen, int r, const char *id, const char *what)
@@ -600,7 +655,8 @@ VirtioPci *virtio_pci_new(const VirtioDeviceOps *ops, void *dev, const VirtioPci
         (r = add_virtio_cap(d, CAP_NOTIFY, VIRTIO_PCI_NOTIFY, VIRTIO_PCI_NOTIFY_MULT * t->num_queues, true)) <
             0 ||
         (r = pci_device_add_msix(d, t->n_vectors, 0, VIRTIO_PCI_MSIX_TABLE, VIRTIO_PCI_MSIX_PBA,
-                                 msix_vector_update, msix_deliver, t)) < 0) {
+                                 msix_vector_update, msix_deliver, t)) < 0 ||
+        (r = add_pci_cfg_cap(d)) < 0) {
         fail(errbuf, errlen, r, cfg->id, "PCI function");
         goto err;
     }

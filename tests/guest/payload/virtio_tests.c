@@ -73,6 +73,61 @@ static uint8_t blk_request(struct vdev *d, uint32_t type, uint64_t sector, void 
 
 /* ------------------------------------------------------------------ pci */
 
+/* The PCI configuration access capability (virtio 1.2, 4.1.4.9): BAR
+ * accesses through config space agree with the same accesses over MMIO. */
+static uint8_t cfg8(unsigned slot, unsigned off)
+{
+    return (uint8_t)(pci_ecam_read32(slot, off & ~3u) >> (8 * (off & 3)));
+}
+
+static uint32_t cfg_cap_access(unsigned slot, unsigned cap, uint32_t off, unsigned len, bool write, uint32_t v)
+{
+    pci_ecam_write8(slot, cap + 4, 0); /* BAR 0 */
+    pci_ecam_write32(slot, cap + 8, off);
+    pci_ecam_write32(slot, cap + 12, len);
+    if (write) {
+        pci_ecam_write32(slot, cap + 16, v);
+        return 0;
+    }
+    return pci_ecam_read32(slot, cap + 16);
+}
+
+static void test_pci_cfg_cap(struct vdev *d)
+{
+    unsigned p = cfg8(d->slot, 0x34), cap = 0;
+    for (unsigned g = 0; p && g < 48; g++) {
+        if (cfg8(d->slot, p) == 0x09 && cfg8(d->slot, p + 3) == 5)
+            cap = p;
+        p = cfg8(d->slot, p + 1);
+    }
+    if (!cap) {
+        fail("no VIRTIO_PCI_CAP_PCI_CFG capability");
+        return;
+    }
+    check(cfg8(d->slot, cap + 2) == 20, "PCI_CFG capability length");
+    /* Device config (the disk's capacity, low dword) and common config
+     * (num_queues, a 2-byte access) read the same both ways. */
+    uint32_t via_cfg = cfg_cap_access(d->slot, cap, d->device, 4, false, 0);
+    check(via_cfg == mmio_read32(d->bar + d->device), "capacity through PCI_CFG 0x%x, MMIO 0x%x", via_cfg,
+          mmio_read32(d->bar + d->device));
+    via_cfg = cfg_cap_access(d->slot, cap, d->common + 0x12, 2, false, 0) & 0xffff;
+    check(via_cfg == mmio_read16(d->bar + d->common + 0x12), "num_queues through PCI_CFG");
+    /* A write lands: device_feature_select = 1 selects the high word,
+     * where VERSION_1 (bit 32) shows. */
+    cfg_cap_access(d->slot, cap, d->common + 0x0, 4, true, 1);
+    check(mmio_read32(d->bar + d->common) == 1, "device_feature_select write through PCI_CFG lost");
+    check(mmio_read32(d->bar + d->common + 4) & 1, "VERSION_1 missing from the high feature word");
+    mmio_write32(d->bar + d->common, 0);
+    /* Malformed requests are dropped: a length of 3, an offset past the
+     * BAR, another BAR. Reads give zero and nothing is written. */
+    check(cfg_cap_access(d->slot, cap, d->device, 3, false, 0) == 0, "length 3 accepted");
+    check(cfg_cap_access(d->slot, cap, 0x10000, 4, false, 0) == 0, "offset past the BAR accepted");
+    pci_ecam_write8(d->slot, cap + 4, 5);
+    check(pci_ecam_read32(d->slot, cap + 16) == 0, "BAR 5 accepted");
+    cfg_cap_access(d->slot, cap, d->common + 0x0, 3, true, 1);
+    check(mmio_read32(d->bar + d->common) == 0, "a length-3 write landed");
+}
+
 static void test_pci_enum(void)
 {
     unsigned found = 0, blk = 0, rng = 0;
@@ -135,6 +190,7 @@ static void test_pci_enum(void)
     /* Past the function's 4 KiB and non-existent functions read all ones. */
     check(pci_ecam_read32(31, 0) == 0xffffffffu || pci_ecam_read32(31, 0) != 0, "slot 31");
     check(pci_ecam_read32(d.slot, 0x100) == 0, "extended capability list not empty");
+    test_pci_cfg_cap(&d);
 }
 
 /* ------------------------------------------------------------------ blk */

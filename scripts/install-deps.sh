@@ -6,9 +6,9 @@ set -euo pipefail
 packages=(
     # build
     meson ninja-build pkg-config gcc libc6-dev binutils python3
-    libsystemd-dev libjson-c-dev libseccomp-dev libcmocka-dev
+    libsystemd-dev libjson-c-dev libseccomp-dev libcmocka-dev liburing-dev
     # tests and benchmarks: nested Linux guests and the QEMU comparison
-    qemu-system-x86 busybox-static lz4
+    qemu-system-x86 busybox-static lz4 e2fsprogs
     # the dbus suite: a private dbus-daemon, busctl (systemd), gdbus (error names), a real polkitd
     dbus-daemon systemd libglib2.0-bin polkitd
     # guest suite: virtio-net in a network namespace; the ACPI tables checked by iasl

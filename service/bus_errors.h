@@ -8,3 +8,4 @@
 #define VMM_ERROR_INVALID_STATE  "org.vmm.Error.InvalidState"
 #define VMM_ERROR_VMM_FAILED     "org.vmm.Error.VmmFailed"
 #define VMM_ERROR_NOT_SUPPORTED  "org.vmm.Error.NotSupported"
+#define VMM_ERROR_LIMIT_EXCEEDED "org.vmm.Error.LimitExceeded"

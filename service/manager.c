@@ -271,6 +271,15 @@ static int lookup(Manager *m, const char *name, Vm **ret, sd_bus_error *error)
     return 0;
 }
 
+static int check_vm_count(Manager *m, sd_bus_error *error)
+{
+    if (m->n_vms >= m->limits.max_vms)
+        return sd_bus_error_setf(error, VMM_ERROR_LIMIT_EXCEEDED,
+                                 "vmmd holds %zu VMs, as many as it may (vmmd --max-vms); delete one first",
+                                 m->n_vms);
+    return 0;
+}
+
 /* Consumes rc. */
 static int create_vm(sd_bus_message *msg, Manager *m, const char *name, ResolvedConfig *rc,
                      sd_bus_error *error)
@@ -329,7 +338,9 @@ static int method_create_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
         return r;
     if (manager_find_vm(m, name))
         return sd_bus_error_setf(error, VMM_ERROR_ALREADY_EXISTS, "a VM named '%s' exists already", name);
-    r = vm_config_resolve_json(json, &rc, error);
+    if ((r = check_vm_count(m, error)) < 0)
+        return r;
+    r = vm_config_resolve_json(json, m->limits.max_config_size, &rc, error);
     if (r < 0)
         return r;
     return create_vm(msg, m, name, &rc, error);
@@ -361,7 +372,9 @@ static int method_create_vm_from_args(sd_bus_message *msg, void *userdata, sd_bu
         r = sd_bus_error_setf(error, VMM_ERROR_ALREADY_EXISTS, "a VM named '%s' exists already", name);
         goto out;
     }
-    r = vm_config_resolve_args(args, &rc, error);
+    if ((r = check_vm_count(m, error)) < 0)
+        goto out;
+    r = vm_config_resolve_args(args, m->limits.max_config_size, m->limits.max_args, &rc, error);
     if (r >= 0)
         r = create_vm(msg, m, name, &rc, error);
 out:
@@ -430,6 +443,28 @@ static int method_delete_vm(sd_bus_message *msg, void *userdata, sd_bus_error *e
     return sd_bus_reply_method_return(msg, NULL);
 }
 
+/* Restores a defined VM from a snapshot taken of it: its definition (and so
+ * the files vmmd opens for it) is vmmd's own, trusted one; the snapshot
+ * directory, which the VMM user could write, only supplies state. */
+static int method_restore_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+    const char *name, *url;
+    Vm *vm;
+    int r = sd_bus_message_read(msg, "ss", &name, &url);
+    if (r < 0)
+        return r;
+    if ((r = lookup(userdata, name, &vm, error)) < 0)
+        return r;
+    if (strncmp(url, "file:///", 8) != 0)
+        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                 "source_url must be file:///absolute/path, not '%.200s'", url);
+    if (vm_state_is_active(vm->state))
+        return sd_bus_error_setf(error, VMM_ERROR_INVALID_STATE,
+                                 "VM %s is %s: a VM is restored in place of a start, not while a VMM runs it",
+                                 vm->name, vm_state_to_string(vm->state));
+    return vm_restore(vm, msg, url, error);
+}
+
 static int property_get_vms(sd_bus *bus, const char *path, const char *interface, const char *property,
                             sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
@@ -472,6 +507,8 @@ static const sd_bus_vtable manager_vtable[] = {
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("DeleteVM", "s", SD_BUS_PARAM(name), "", , method_delete_vm,
                              SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("RestoreVM", "ss", SD_BUS_PARAM(name) SD_BUS_PARAM(source_url), "o",
+                             SD_BUS_PARAM(vm), method_restore_vm, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_NAMES("VMCreated", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(vm), 0),
     SD_BUS_SIGNAL_WITH_NAMES("VMDeleted", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(vm), 0),
     SD_BUS_VTABLE_END,

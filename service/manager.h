@@ -12,15 +12,19 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "limits.h"
+#include "vm-sandbox.h"
+
 typedef struct Vm Vm;
 typedef struct PolkitQuery PolkitQuery;
 
 typedef struct Manager {
     sd_event *event;
     sd_bus *bus;
-    char *state_dir;   /* VM definitions, <name>.json */
-    char *runtime_dir; /* control sockets, configs and logs of running VMMs */
-    char *vmm_path;    /* the vmm binary to fork+exec */
+    char *state_dir;    /* VM definitions, <name>.json */
+    char *runtime_dir;  /* control sockets, configs and logs of running VMMs */
+    char *vmm_path;     /* the vmm binary to fork+exec */
+    VmmSandbox sandbox; /* who the VMMs run as (--vmm-user) */
 
     Vm **vms; /* sorted by name, so listings are stable */
     size_t n_vms;
@@ -28,6 +32,12 @@ typedef struct Manager {
     size_t n_adopting;           /* adoptions waiting for their VMM's vm.info */
     bool ready;                  /* the name is owned and autostart done */
     PolkitQuery *polkit_queries; /* calls held back until polkit answers */
+
+    Limits limits;
+    CallerBucket *buckets; /* callers that made state-changing calls lately */
+    size_t n_buckets;
+    bool signals_congested;   /* dropping signals until the bus reads again */
+    uint64_t signals_dropped; /* since vmmd started */
 } Manager;
 
 #define VMM_BUS_NAME          "org.vmm.Manager"

@@ -39,6 +39,8 @@ json_object *vm_info_json(Vm *vm)
 int vm_emit_event(Vm *vm, const char *source, const char *event, const char *const *props, uint64_t usec)
 {
     _cleanup_bus_msg_ sd_bus_message *s = NULL;
+    if (!limits_may_emit_signal(vm->manager))
+        return 0;
     int r = sd_bus_message_new_signal(vm->manager->bus, &s, vm->path, VMM_VM_INTERFACE, "Event");
     if (r < 0)
         return r;
@@ -119,6 +121,43 @@ static int method_resume(sd_bus_message *m, void *userdata, sd_bus_error *error)
     if (vm->state != VM_STATE_PAUSED)
         return refuse(error, vm, "resume", "only a paused VM can be resumed");
     return vm_request(vm, m, "vm.resume", error);
+}
+
+/* Cloud Hypervisor's vm.snapshot (docs/snapshot.md): the VMM, as the VMM
+ * user, writes the directory, which must exist and be writable by it. */
+static int method_snapshot(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Vm *vm = userdata;
+    const char *url;
+    int r = sd_bus_message_read(m, "s", &url);
+    if (r < 0)
+        return r;
+    if (strncmp(url, "file:///", 8) != 0)
+        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                 "destination_url must be file:///absolute/path, not '%.200s'", url);
+    if (vm->state != VM_STATE_PAUSED)
+        return refuse(error, vm, "snapshot", "Pause it first");
+    _cleanup_json_ json_object *args = json_object_new_object();
+    if (!args || json_object_object_add(args, "destination_url", json_object_new_string(url)) < 0)
+        return -ENOMEM;
+    return vm_request_args(vm, m, "vm.snapshot", args, VMM_SNAPSHOT_TIMEOUT_USEC, error);
+}
+
+/* Cloud Hypervisor's vm.resize with desired_balloon: the running VM's
+ * balloon target changes; the definition keeps its --balloon size. */
+static int method_resize_balloon(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Vm *vm = userdata;
+    uint64_t bytes;
+    int r = sd_bus_message_read(m, "t", &bytes);
+    if (r < 0)
+        return r;
+    if (vm->state != VM_STATE_RUNNING && vm->state != VM_STATE_PAUSED)
+        return refuse(error, vm, "resize the balloon of", "only a running or paused VM has one");
+    _cleanup_json_ json_object *args = json_object_new_object();
+    if (!args || json_object_object_add(args, "desired_balloon", json_object_new_uint64(bytes)) < 0)
+        return -ENOMEM;
+    return vm_request_args(vm, m, "vm.resize", args, VMM_REQUEST_TIMEOUT_USEC, error);
 }
 
 static int method_get_info(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -318,6 +357,10 @@ const sd_bus_vtable vm_vtable[] = {
     SD_BUS_METHOD("Reboot", "", "", method_reboot, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("Pause", "", "", method_pause, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("Resume", "", "", method_resume, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("Snapshot", "s", SD_BUS_PARAM(destination_url), "", , method_snapshot,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ResizeBalloon", "t", SD_BUS_PARAM(bytes), "", , method_resize_balloon,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetInfo", "", , "s", SD_BUS_PARAM(info), method_get_info,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetCounters", "", , "s", SD_BUS_PARAM(counters), method_get_counters,

@@ -51,16 +51,15 @@ static int finish(VmConfig *cfg, ResolvedConfig *ret, sd_bus_error *error)
     return 0;
 }
 
-int vm_config_resolve_json(const char *json, ResolvedConfig *ret, sd_bus_error *error)
+int vm_config_resolve_json(const char *json, size_t max_size, ResolvedConfig *ret, sd_bus_error *error)
 {
     VmConfig cfg;
     ConfigError err = {0};
     size_t len = strlen(json);
 
-    if (len > CONFIG_MAX_INPUT)
+    if (len > max_size)
         return sd_bus_error_setf(error, VMM_ERROR_INVALID_CONFIG,
-                                 "the configuration is %zu bytes, more than the %u allowed", len,
-                                 CONFIG_MAX_INPUT);
+                                 "the configuration is %zu bytes, more than the %zu allowed", len, max_size);
     if (vm_config_from_json(json, len, &cfg, &err) < 0)
         return sd_bus_error_setf(error, VMM_ERROR_INVALID_CONFIG, "invalid configuration JSON: %s",
                                  err.message);
@@ -71,15 +70,20 @@ int vm_config_resolve_json(const char *json, ResolvedConfig *ret, sd_bus_error *
     return finish(&cfg, ret, error);
 }
 
-int vm_config_resolve_args(char **args, ResolvedConfig *ret, sd_bus_error *error)
+int vm_config_resolve_args(char **args, size_t max_size, size_t max_args, ResolvedConfig *ret,
+                           sd_bus_error *error)
 {
     size_t n = 0, total = 0;
     /* sd_bus_message_read_strv() gives NULL for an empty array. */
     for (; args && args[n]; n++)
         total += strlen(args[n]) + 1;
-    if (total > CONFIG_MAX_INPUT)
-        return sd_bus_error_setf(error, VMM_ERROR_INVALID_CONFIG, "the options are longer than %u bytes",
-                                 CONFIG_MAX_INPUT);
+    if (n > max_args)
+        return sd_bus_error_setf(error, VMM_ERROR_INVALID_CONFIG, "%zu options, more than the %zu allowed", n,
+                                 max_args);
+    if (total > max_size)
+        return sd_bus_error_setf(error, VMM_ERROR_INVALID_CONFIG,
+                                 "the options are %zu bytes together, more than the %zu allowed", total,
+                                 max_size);
     if (n == 0)
         return sd_bus_error_setf(error, VMM_ERROR_INVALID_CONFIG,
                                  "no options given: at least --kernel is needed");
@@ -107,6 +111,7 @@ int vm_config_resolve_args(char **args, ResolvedConfig *ret, sd_bus_error *error
                                  : cli.restore        ? "--restore"
                                  : cli.log_file       ? "--log-file"
                                  : cli.seccomp_arg    ? "--seccomp"
+                                 : cli.kvm_fd_arg     ? "--kvm-fd"
                                  : cli.verbosity != 0 ? "-v"
                                                       : NULL;
     if (process_option) {

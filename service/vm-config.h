@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <systemd/sd-bus.h>
@@ -18,13 +19,16 @@ typedef struct ResolvedConfig {
 
 void resolved_config_free(ResolvedConfig *rc);
 
-/* From the JSON form (docs/config.md). Errors: InvalidConfig (malformed,
- * unknown field, wrong type, fails validation), NotSupported. */
-int vm_config_resolve_json(const char *json, ResolvedConfig *ret, sd_bus_error *error);
-/* From Cloud Hypervisor's options, as `vmm` takes them (without argv[0]).
- * Process options (--api-socket, --event-monitor, --config, ...) belong to
- * vmmd and are refused. */
-int vm_config_resolve_args(char **args, ResolvedConfig *ret, sd_bus_error *error);
+/* From the JSON form (docs/config.md), at most max_size bytes. Errors:
+ * InvalidConfig (too large, malformed, unknown field, wrong type, fails
+ * validation), NotSupported. */
+int vm_config_resolve_json(const char *json, size_t max_size, ResolvedConfig *ret, sd_bus_error *error);
+/* From Cloud Hypervisor's options, as `vmm` takes them (without argv[0]):
+ * at most max_args of them, max_size bytes together. Process options
+ * (--api-socket, --event-monitor, --config, ...) belong to vmmd and are
+ * refused. */
+int vm_config_resolve_args(char **args, size_t max_size, size_t max_args, ResolvedConfig *ret,
+                           sd_bus_error *error);
 /* For definitions read back from the state directory: parse + validate only
  * (support may differ between versions; Start finds out). */
 int vm_config_load_json(const char *json, ResolvedConfig *ret, char *errbuf, size_t errlen);

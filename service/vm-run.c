@@ -3,7 +3,7 @@
  * Running a VM: fork+exec of one `vmm` process, its control channel, its
  * event stream, and what happens when it exits.
  *
- * The VMM gets three things from vmmd:
+ * The VMM gets these from vmmd:
  *  - fd 3, a listening SOCK_SEQPACKET socket bound at <runtime>/<name>.sock
  *    (--api-socket fd=3). vmmd connects to it before the fork, so the
  *    channel exists from the first instant; the socket file stays, so a
@@ -14,6 +14,10 @@
  *    server serves requests only once the VM has booted.
  *  - stdout/stderr to <runtime>/<name>.log, where a failing VMM says why
  *    (ExitReason quotes its last line) and which outlives vmmd.
+ *  - fd 5, /dev/kvm (--kvm-fd 5); fd 6, <runtime>/<name>.config.json
+ *    (--config /dev/fd/6); from fd 7 on, every file and tap its
+ *    configuration names, opened by vmmd, the configuration saying
+ *    /dev/fd/N for each: the VMM runs unprivileged (vm-sandbox.h).
  * The VMM runs in its own session, so it survives vmmd (KillMode=process).
  */
 #include <errno.h>
@@ -32,10 +36,14 @@
 
 #include "bus_errors.h"
 #include "util.h"
+#include "vm-sandbox.h"
 #include "vm.h"
 
-#define VMM_API_FD   3
-#define VMM_EVENT_FD 4
+#define VMM_API_FD        3
+#define VMM_EVENT_FD      4
+#define VMM_KVM_FD        5
+#define VMM_CONFIG_FD     6
+#define VMM_FIRST_FILE_FD 7
 
 static int runtime_path(Vm *vm, const char *suffix, char **ret)
 {
@@ -70,13 +78,19 @@ static void on_boot_info(int error, const char *code, const char *message, json_
             (void)sd_bus_emit_properties_changed(vm->manager->bus, vm->path, VMM_VM_INTERFACE, "ConsolePath",
                                                  NULL);
     }
+    /* A restored VM stays paused until Resume, as the VMM leaves it. */
     if (vm->state == VM_STATE_STARTING)
-        vm_set_state(vm, VM_STATE_RUNNING);
+        vm_set_state(vm, vm->restoring ? VM_STATE_PAUSED : VM_STATE_RUNNING);
     vm->boot_timer = sd_event_source_disable_unref(vm->boot_timer);
     if (vm->start_call) {
-        (void)sd_bus_reply_method_return(vm->start_call, NULL);
+        /* RestoreVM answers with the object, Start with nothing. */
+        if (vm->restoring)
+            (void)sd_bus_reply_method_return(vm->start_call, "o", vm->path);
+        else
+            (void)sd_bus_reply_method_return(vm->start_call, NULL);
         vm->start_call = sd_bus_message_unref(vm->start_call);
     }
+    vm->restoring = false;
 }
 
 static void apply_event(Vm *vm, const char *source, const char *event, json_object *props)
@@ -85,7 +99,7 @@ static void apply_event(Vm *vm, const char *source, const char *event, json_obje
         return;
     if (strcmp(event, "shutdown") == 0)
         vm->shutdown_seen = true;
-    if (strcmp(event, "booted") == 0 && vm->state == VM_STATE_STARTING) {
+    if ((strcmp(event, "booted") == 0 || strcmp(event, "restored") == 0) && vm->state == VM_STATE_STARTING) {
         /* Running once ConsolePath is known, so Start's caller sees both. */
         if (!vm->api ||
             vmm_conn_call(vm->api, "vm.info", NULL, VMM_REQUEST_TIMEOUT_USEC, on_boot_info, vm) < 0)
@@ -373,11 +387,11 @@ static int connect_to(const char *path, int *ret)
     return 0;
 }
 
-/* Above the fds the child is given, so the dup2()s there cannot clobber one
- * another. */
-static int move_high(int *fd)
+/* At or above min, past every number the child is given, so the dup2()s
+ * there cannot clobber one another. */
+static int move_high(int *fd, int min)
 {
-    int n = fcntl(*fd, F_DUPFD_CLOEXEC, 10);
+    int n = fcntl(*fd, F_DUPFD_CLOEXEC, min);
     if (n < 0)
         return -errno;
     close(*fd);
@@ -385,27 +399,59 @@ static int move_high(int *fd)
     return 0;
 }
 
-static _Noreturn void child_exec(char **argv, int null_fd, int log_fd, int listen_fd, int event_fd)
+/* fds[i] becomes descriptor VMM_API_FD + i: the API socket, the event
+ * socket, /dev/kvm, the configuration, then the VM's files. */
+static _Noreturn void child_exec(char **argv, int null_fd, int log_fd, const int *fds, size_t n_fds,
+                                 const VmmSandbox *sandbox, uint64_t memory_size)
 {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     /* Its own session: vmmd's stop (and its terminal, if any) leaves it alone. */
     setsid();
-    if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 ||
-        dup2(listen_fd, VMM_API_FD) < 0 || dup2(event_fd, VMM_EVENT_FD) < 0)
+    if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
         _exit(127);
-    syscall(SYS_close_range, VMM_EVENT_FD + 1, ~0U, 0);
+    for (size_t i = 0; i < n_fds; i++)
+        if (dup2(fds[i], VMM_API_FD + (int)i) < 0) {
+            dprintf(2, "vmmd: cannot hand descriptor %zu to the VMM: %s\n", i, strerror(errno));
+            _exit(127);
+        }
+    syscall(SYS_close_range, VMM_API_FD + (unsigned)n_fds, ~0U, 0);
+    const char *what = NULL;
+    int r = vmm_sandbox_enter(sandbox, memory_size, &what);
+    if (r < 0) {
+        dprintf(2, "vmmd: cannot confine the VMM: %s: %s\n", what, strerror(-r));
+        _exit(127);
+    }
     execv(argv[0], argv);
     dprintf(2, "vmm: cannot execute %s: %s\n", argv[0], strerror(errno));
     _exit(127);
 }
 
-int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error)
+/* vmmd could not prepare what the VMM needs (a file it names does not
+ * open): the VM ends up crashed with the reason, as when a VMM fails at
+ * the same point. */
+static int start_failed(Vm *vm, sd_bus_error *error, const char *why)
+{
+    set_string(&vm->exit_reason, why);
+    log_warning("VM %s: cannot start: %s", vm->name, why);
+    const char *props[] = {"reason", why, NULL};
+    vm_emit_event(vm, "vm", "crashed", props, now_realtime_usec());
+    (void)sd_bus_emit_properties_changed(vm->manager->bus, vm->path, VMM_VM_INTERFACE, "ExitReason", NULL);
+    vm_set_state(vm, VM_STATE_CRASHED);
+    return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "VM %s: the VMM could not start: %s", vm->name,
+                             why);
+}
+
+/* restore_url: NULL boots the VM; otherwise the VMM restores it from that
+ * snapshot (--restore), given the same files as for a boot, so the
+ * /dev/fd/N paths the snapshot's configuration names are those files. */
+static int spawn_vmm(Vm *vm, sd_bus_message *m, const char *restore_url, sd_bus_error *error)
 {
     Manager *mgr = vm->manager;
     _cleanup_free_ char *sock = NULL, *cfg_name = NULL, *cfg_path = NULL, *log_path = NULL;
-    _cleanup_close_ int listen_fd = -1, api_fd = -1, null_fd = -1, log_fd = -1;
+    _cleanup_close_ int listen_fd = -1, api_fd = -1, null_fd = -1, log_fd = -1, kvm_fd = -1, cfg_fd = -1;
+    _cleanup_(vmm_files_close) VmmFiles files = {0};
     int ev[2] = {-1, -1};
     int r;
 
@@ -421,9 +467,27 @@ int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error)
     r = prepare_socket_path(sock, error);
     if (r < 0)
         return r;
-    r = write_file_atomic(mgr->runtime_dir, cfg_name, vm->config_json, strlen(vm->config_json), 0600);
+    /* What needs privilege is opened here, with vmmd's; the VMM gets the
+     * descriptors (vm-sandbox.h). */
+    char why[512];
+    r = vmm_files_open(vm->config_json, VMM_FIRST_FILE_FD, &files, why, sizeof(why));
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0)
+        return start_failed(vm, error, why);
+    kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm_fd < 0) {
+        snprintf(why, sizeof(why), "cannot open /dev/kvm: %s", strerror(errno));
+        return start_failed(vm, error, why);
+    }
+    /* The configuration as the VMM runs it: its files are /dev/fd/N. */
+    r = write_file_atomic(mgr->runtime_dir, cfg_name, files.config_json, strlen(files.config_json), 0600);
     if (r < 0)
         return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot write %s: %s", cfg_path, strerror(-r));
+    cfg_fd = open(cfg_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (cfg_fd < 0)
+        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot open %s: %s", cfg_path,
+                                 strerror(errno));
     r = bind_listen(sock, &listen_fd);
     if (r < 0)
         return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot listen on %s: %s", sock, strerror(-r));
@@ -438,22 +502,49 @@ int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error)
     if (null_fd < 0 || log_fd < 0)
         return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot open %s: %s",
                                  log_fd < 0 ? log_path : "/dev/null", strerror(errno));
-    if ((r = move_high(&null_fd)) < 0 || (r = move_high(&log_fd)) < 0 || (r = move_high(&listen_fd)) < 0 ||
-        (r = move_high(&ev_theirs)) < 0)
+    size_t n_fds = VMM_FIRST_FILE_FD - VMM_API_FD + files.n;
+    _cleanup_free_ int *fds = calloc(n_fds, sizeof(int));
+    if (!fds)
+        return -ENOMEM;
+    int high = VMM_API_FD + (int)n_fds;
+    if ((r = move_high(&null_fd, high)) < 0 || (r = move_high(&log_fd, high)) < 0 ||
+        (r = move_high(&listen_fd, high)) < 0 || (r = move_high(&ev_theirs, high)) < 0 ||
+        (r = move_high(&kvm_fd, high)) < 0 || (r = move_high(&cfg_fd, high)) < 0)
         return r;
+    for (size_t i = 0; i < files.n; i++)
+        if ((r = move_high(&files.fds[i], high)) < 0)
+            return r;
+    fds[VMM_API_FD - VMM_API_FD] = listen_fd;
+    fds[VMM_EVENT_FD - VMM_API_FD] = ev_theirs;
+    fds[VMM_KVM_FD - VMM_API_FD] = kvm_fd;
+    fds[VMM_CONFIG_FD - VMM_API_FD] = cfg_fd;
+    memcpy(fds + (VMM_FIRST_FILE_FD - VMM_API_FD), files.fds, files.n * sizeof(int));
 
-    char api_arg[16], ev_arg[16];
+    char api_arg[16], ev_arg[16], kvm_arg[16], cfg_arg[24];
     snprintf(api_arg, sizeof(api_arg), "fd=%d", VMM_API_FD);
     snprintf(ev_arg, sizeof(ev_arg), "fd=%d", VMM_EVENT_FD);
-    char *argv[] = {mgr->vmm_path, (char *)"--config",        cfg_path, (char *)"--api-socket",
-                    api_arg,       (char *)"--event-monitor", ev_arg,   NULL};
+    snprintf(kvm_arg, sizeof(kvm_arg), "%d", VMM_KVM_FD);
+    snprintf(cfg_arg, sizeof(cfg_arg), "/dev/fd/%d", VMM_CONFIG_FD);
+    char *argv[] = {mgr->vmm_path, (char *)"--config",
+                    cfg_arg,       (char *)"--api-socket",
+                    api_arg,       (char *)"--event-monitor",
+                    ev_arg,        (char *)"--kvm-fd",
+                    kvm_arg,       NULL};
+    _cleanup_free_ char *restore_arg = NULL;
+    if (restore_url) {
+        if (asprintf(&restore_arg, "source_url=%s", restore_url) < 0)
+            return -ENOMEM;
+        /* The configuration is the snapshot's own: --restore in --config's place. */
+        argv[1] = (char *)"--restore";
+        argv[2] = restore_arg;
+    }
 
     uint64_t started = now_realtime_usec();
     pid_t pid = fork();
     if (pid < 0)
         return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot fork: %s", strerror(errno));
     if (pid == 0)
-        child_exec(argv, null_fd, log_fd, listen_fd, ev_theirs);
+        child_exec(argv, null_fd, log_fd, fds, n_fds, &mgr->sandbox, vm->memory_size);
 
     /* The child is ours and unreaped until sd-event reaps it, so the pid
      * cannot have been reused yet. */
@@ -474,6 +565,7 @@ int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error)
     (void)sd_event_source_set_child_pidfd_own(vm->child_source, true);
 
     vm->pid = (uint32_t)pid;
+    vm->restoring = restore_url != NULL;
     vm->started_at = started;
     vm->crash_reported = false;
     vm->shutdown_seen = false;
@@ -505,6 +597,16 @@ int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error)
         vm_kill(vm, strerror(-r));
     }
     return 1;
+}
+
+int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error)
+{
+    return spawn_vmm(vm, m, NULL, error);
+}
+
+int vm_restore(Vm *vm, sd_bus_message *m, const char *source_url, sd_bus_error *error)
+{
+    return spawn_vmm(vm, m, source_url, error);
 }
 
 /* ------------------------------------------------------------- requests */
@@ -547,6 +649,12 @@ static void on_request_reply(int error, const char *code, const char *message, j
 
 int vm_request(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error)
 {
+    return vm_request_args(vm, m, action, NULL, VMM_REQUEST_TIMEOUT_USEC, error);
+}
+
+int vm_request_args(Vm *vm, sd_bus_message *m, const char *action, json_object *args, uint64_t timeout_usec,
+                    sd_bus_error *error)
+{
     if (!vm->api)
         return sd_bus_error_setf(error, VMM_ERROR_INVALID_STATE, "VM %s has no VMM to talk to (it is %s)",
                                  vm->name, vm_state_to_string(vm->state));
@@ -556,12 +664,14 @@ int vm_request(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *erro
     req->vm = vm;
     req->call = sd_bus_message_ref(m);
     snprintf(req->action, sizeof(req->action), "%s", action);
-    int r = vmm_conn_call(vm->api, action, NULL, VMM_REQUEST_TIMEOUT_USEC, on_request_reply, req);
+    int r = vmm_conn_call(vm->api, action, args, timeout_usec, on_request_reply, req);
     if (r < 0) {
         sd_bus_message_unref(req->call);
         free(req);
-        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "VM %s: cannot send %s: %s", vm->name, action,
-                                 strerror(-r));
+        return sd_bus_error_setf(error, r == -EBUSY ? VMM_ERROR_LIMIT_EXCEEDED : VMM_ERROR_VMM_FAILED,
+                                 "VM %s: cannot send %s: %s", vm->name, action,
+                                 r == -EBUSY ? "too many requests wait for its VMM already; try again"
+                                             : strerror(-r));
     }
     return 1;
 }
@@ -663,8 +773,10 @@ int vm_query(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error)
     if (r < 0) {
         sd_bus_message_unref(q->call);
         free(q);
-        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "VM %s: cannot send %s: %s", vm->name, action,
-                                 strerror(-r));
+        return sd_bus_error_setf(error, r == -EBUSY ? VMM_ERROR_LIMIT_EXCEEDED : VMM_ERROR_VMM_FAILED,
+                                 "VM %s: cannot send %s: %s", vm->name, action,
+                                 r == -EBUSY ? "too many requests wait for its VMM already; try again"
+                                             : strerror(-r));
     }
     return 1;
 }

@@ -141,5 +141,9 @@ int vm_set_state(Vm *vm, VmState s)
             vm->manager->n_running++;
         manager_update_status(vm->manager);
     }
+    /* A VMM decides how often its state changes (vm/paused, vm/resumed...),
+     * so these are bounded like its Events. */
+    if (!limits_may_emit_signal(vm->manager))
+        return 0;
     return sd_bus_emit_properties_changed(vm->manager->bus, vm->path, VMM_VM_INTERFACE, "State", NULL);
 }

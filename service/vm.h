@@ -36,6 +36,7 @@ bool vm_state_is_active(VmState s);
 /* Timeouts for requests to a VMM (vmmd never waits without one). */
 #define VMM_REQUEST_TIMEOUT_USEC  (10ULL * 1000000ULL)
 #define VMM_BOOT_TIMEOUT_USEC     (30ULL * 1000000ULL)
+#define VMM_SNAPSHOT_TIMEOUT_USEC (300ULL * 1000000ULL) /* vm.snapshot writes all of RAM first */
 #define VMM_POWEROFF_TIMEOUT_USEC (10ULL * 1000000ULL)
 
 struct Vm {
@@ -70,6 +71,7 @@ struct Vm {
     sd_event_source *kill_timer;
     bool crash_reported; /* the VMM emitted vm/crashed */
     bool poweroff_requested;
+    bool restoring; /* the VMM runs --restore: vm/restored ends the start, paused */
     bool killed_by_us;
     sd_bus_message *start_call;  /* Start's reply waits for vm/booted */
     sd_bus_message **exit_calls; /* PowerOff's replies wait for the exit */
@@ -97,6 +99,12 @@ int vm_emit_event(Vm *vm, const char *source, const char *event, const char *con
 /* Process control (vm-run.c). */
 int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 int vm_request(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error);
+/* The same with the request's args (not consumed) and its own timeout. */
+int vm_request_args(Vm *vm, sd_bus_message *m, const char *action, json_object *args, uint64_t timeout_usec,
+                    sd_bus_error *error);
+/* Starts the VMM restoring the VM from a snapshot (RestoreVM): the reply,
+ * the object path, comes with vm/restored, the VM then paused. */
+int vm_restore(Vm *vm, sd_bus_message *m, const char *source_url, sd_bus_error *error);
 int vm_poweroff(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 int vm_query(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error);
 /* Reconnects to a VMM left running by an earlier vmmd (<runtime>/<name>.sock).

@@ -311,6 +311,11 @@ int vmm_conn_call(VmmConn *c, const char *action, json_object *args, uint64_t ti
 {
     if (c->closed || c->free_requested || c->kind != VMM_CONN_API)
         return -ENOTCONN;
+    size_t n = 0;
+    for (Pending *p = c->pending; p; p = p->next)
+        n++;
+    if (n >= VMM_CONN_MAX_PENDING)
+        return -EBUSY;
 
     _cleanup_json_ json_object *req = json_object_new_object();
     if (!req)

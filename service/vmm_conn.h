@@ -47,9 +47,14 @@ void vmm_conn_free(VmmConn *c);
  * exit itself. */
 void vmm_conn_drain(VmmConn *c);
 
+/* Requests waiting for their reply on one connection. Each waits at most
+ * its timeout, so a VMM that stops answering holds this many at most, and
+ * callers flooding reads (GetInfo) cannot queue more behind it. */
+#define VMM_CONN_MAX_PENDING 64
+
 /* Sends {"id": N, "action": action, "args": args}. args may be NULL and is
  * not consumed. The callback is called exactly once, never from inside this
- * function. */
+ * function. -EBUSY: VMM_CONN_MAX_PENDING requests are waiting already. */
 int vmm_conn_call(VmmConn *c, const char *action, json_object *args, uint64_t timeout_usec, vmm_reply_fn cb,
                   void *userdata);
 

@@ -75,6 +75,8 @@ static const CliOption options[] = {
     SINGLE("kernel", vm.kernel, true, "kernel",
            "Path to kernel to load. This may be a kernel or firmware that supports a PVH entry point "
            "(e.g. vmlinux) or architecture equivalent"),
+    SINGLE("kvm-fd", kvm_fd_arg, false, "fd",
+           "Use this inherited descriptor of /dev/kvm instead of opening it (ours, not Cloud Hypervisor's)"),
     FLAG("landlock", 0, vm.landlock_enable, true, "enable/disable Landlock."),
     MULTI("landlock-rules", VMM_CLI_LIST_LANDLOCK_RULES, "landlock-rules",
           "Landlock parameters \"path=<path/to/{file/dir}>,access=[rw]\""),
@@ -382,6 +384,7 @@ int vmm_cli_parse(int argc, char *const argv[], VmmCli *cli, ConfigError *err)
     memset(cli, 0, sizeof(*cli));
     cli->api_socket_fd = -1;
     cli->event_monitor_fd = -1;
+    cli->kvm_fd = -1;
     cli->seccomp = VMM_SECCOMP_TRUE;
 
     for (int i = 1; i < argc && argv[i]; i++) {
@@ -427,6 +430,9 @@ int vmm_cli_parse(int argc, char *const argv[], VmmCli *cli, ConfigError *err)
         return r;
     if (cli->restore && (r = parse_restore(cli, err)) < 0)
         return r;
+    if (cli->kvm_fd_arg && parse_fd(cli->kvm_fd_arg, &cli->kvm_fd) < 0)
+        return config_error_set(err, CONFIG_ERR_ARGS,
+                                "invalid value '%.200s' for '--kvm-fd': not a descriptor", cli->kvm_fd_arg);
     return 0;
 }
 
@@ -440,6 +446,7 @@ void vmm_cli_free(VmmCli *cli)
     memset(cli, 0, sizeof(*cli));
     cli->api_socket_fd = -1;
     cli->event_monitor_fd = -1;
+    cli->kvm_fd = -1;
 }
 
 void vmm_cli_print_help(FILE *out)

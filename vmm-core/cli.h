@@ -59,6 +59,7 @@ typedef struct VmmCli {
     const char *seccomp_arg;
     const char *log_file;
     const char *config_file; /* ours: --config FILE.json */
+    const char *kvm_fd_arg;  /* ours: --kvm-fd N */
 
     /* --api-socket: "path=P", "fd=N" or a bare path. fd is -1 when absent. */
     char *api_socket_path;
@@ -70,6 +71,10 @@ typedef struct VmmCli {
     bool has_restore;
     char *restore_source_url;
     bool restore_prefault;
+
+    /* --kvm-fd N: /dev/kvm already open as descriptor N (vmmd's unprivileged
+     * VMMs); -1 when absent. */
+    int kvm_fd;
 
     VmmSeccomp seccomp;
     unsigned verbosity; /* number of -v */

@@ -1,20 +1,29 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `vmm`: build a VM configuration from the command line or a JSON file. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
+#include "inherited_fd.h"
+#include "snapshot.h"
 #include "vmm.h"
 
-/* Reads a whole file of at most CONFIG_MAX_INPUT bytes into a NUL-terminated buffer. */
+/* Reads a whole file of at most CONFIG_MAX_INPUT bytes into a NUL-terminated
+ * buffer. vmmd gives its unprivileged VMM the file as /dev/fd/N. */
 static char *read_config_file(const char *path, size_t *len, ConfigError *err)
 {
-    FILE *f = fopen(path, "rb");
+    int fd = open_or_inherit(path, O_RDONLY, 0);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        config_error_set(err, CONFIG_ERR_ARGS, "cannot open %s: %s", path, strerror(errno));
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        config_error_set(err, CONFIG_ERR_ARGS, "cannot open %s: %s", path, strerror(e));
         return NULL;
     }
     char *buf = malloc(CONFIG_MAX_INPUT + 1);
@@ -58,10 +67,50 @@ static int build_config(const VmmCli *cli, VmConfig *cfg, ConfigError *err)
     return r;
 }
 
+static VmmOptions vmm_options(const VmmCli *cli)
+{
+    return (VmmOptions){
+        .api_socket_path = cli->api_socket_path,
+        .api_socket_fd = cli->api_socket_fd,
+        .event_monitor_path = cli->event_monitor_path,
+        .event_monitor_fd = cli->event_monitor_fd,
+        .kvm_fd = cli->kvm_fd,
+        .verbosity = cli->verbosity,
+        .seccomp = cli->seccomp == VMM_SECCOMP_FALSE ? VMM_SECCOMP_MODE_OFF
+                   : cli->seccomp == VMM_SECCOMP_LOG ? VMM_SECCOMP_MODE_LOG
+                                                     : VMM_SECCOMP_MODE_TRAP,
+    };
+}
+
+/* --restore: the configuration comes from the snapshot, so no VM option
+ * may be given (Cloud Hypervisor refuses them too). */
+static int run_restore(const VmmCli *cli, ConfigError *err)
+{
+    if (cli->vm_options_given || cli->config_file)
+        return config_error_set(err, CONFIG_ERR_ARGS,
+                                "--restore cannot be combined with VM options or --config");
+    Snapshot snap;
+    char msg[sizeof(err->message)];
+    int r = snapshot_open(&snap, cli->restore_source_url, msg, sizeof(msg));
+    if (r < 0)
+        return config_error_set(err, CONFIG_ERR_ARGS, "cannot restore: %s", msg);
+    r = vm_config_check_supported(&snap.config, err);
+    if (r == 0) {
+        VmmOptions opts = vmm_options(cli);
+        opts.restore = &snap;
+        opts.restore_prefault = cli->restore_prefault;
+        r = vmm_run(&snap.config, &opts);
+    }
+    snapshot_close(&snap);
+    return r;
+}
+
 /* Returns the process exit status, or a negative errno with err set. */
 static int run(const VmmCli *cli, ConfigError *err)
 {
     VmConfig cfg;
+    if (cli->has_restore)
+        return run_restore(cli, err);
     int r = build_config(cli, &cfg, err);
     if (r < 0)
         return r;
@@ -82,16 +131,7 @@ static int run(const VmmCli *cli, ConfigError *err)
         vm_config_free(&cfg);
         return r;
     }
-    VmmOptions opts = {
-        .api_socket_path = cli->api_socket_path,
-        .api_socket_fd = cli->api_socket_fd,
-        .event_monitor_path = cli->event_monitor_path,
-        .event_monitor_fd = cli->event_monitor_fd,
-        .verbosity = cli->verbosity,
-        .seccomp = cli->seccomp == VMM_SECCOMP_FALSE ? VMM_SECCOMP_MODE_OFF
-                   : cli->seccomp == VMM_SECCOMP_LOG ? VMM_SECCOMP_MODE_LOG
-                                                     : VMM_SECCOMP_MODE_TRAP,
-    };
+    VmmOptions opts = vmm_options(cli);
     int status = vmm_run(&cfg, &opts);
     vm_config_free(&cfg);
     return status;

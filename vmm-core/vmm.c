@@ -26,17 +26,24 @@
 
 #include "acpi.h"
 #include "api_server.h"
+#include "balloon.h"
+#include "blk.h"
 #include "boot.h"
 #include "bus.h"
 #include "cpuid.h"
 #include "event_loop.h"
 #include "event_monitor.h"
 #include "guest_memory.h"
+#include "landlock.h"
 #include "layout.h"
+#include "net.h"
+#include "pci_hotplug.h"
 #include "platform.h"
+#include "snapshot.h"
 #include "vcpu.h"
 #include "vm.h"
 #include "vmm_devices.h"
+#include "vsock.h"
 
 #define KICK_SIGNAL SIGUSR1
 
@@ -73,6 +80,12 @@ typedef struct VcpuThread {
 
 struct Vmm {
     const VmConfig *cfg;
+    /* The configuration as vm.resize and hotplug changed it, owned here;
+     * NULL until the first change, then what cfg points to. */
+    VmConfig *changed_cfg;
+    /* A function was hot-added or removed: the slots no longer follow the
+     * configuration's order, which a restore rebuilds them in. */
+    bool hotplugged;
     GuestMemory mem;
     Vm vm;
     int kvm_fd;
@@ -101,6 +114,9 @@ struct Vmm {
     char fatal_reason[512]; /* under lock */
     int exit_status;
     uint64_t reboots;
+    /* Set while a VM is built from a snapshot: RAM already holds the tables
+     * and the guest, and the vCPUs get their saved state. */
+    const Snapshot *restoring;
 };
 
 static __thread struct kvm_run *tls_kvm_run;
@@ -310,9 +326,9 @@ static int build_vm(Vmm *vmm)
         .pci = true,
     };
     uint64_t rsdp = 0;
-    if (acpi_build_tables(&vmm->mem, &platform, &rsdp, err, sizeof(err)) < 0)
+    if (!vmm->restoring && acpi_build_tables(&vmm->mem, &platform, &rsdp, err, sizeof(err)) < 0)
         return fail("%s", err);
-    if (x86_load_payload(&vmm->mem, &cfg->payload, rsdp, &vmm->boot, err, sizeof(err)) < 0)
+    if (!vmm->restoring && x86_load_payload(&vmm->mem, &cfg->payload, rsdp, &vmm->boot, err, sizeof(err)) < 0)
         return fail("%s", err);
 
     vmm->n_vcpus = cfg->cpus.boot_vcpus;
@@ -327,16 +343,17 @@ static int build_vm(Vmm *vmm)
         if (vcpu_create(&vmm->vcpus[i].vcpu, &vmm->vm, (uint32_t)i, vmm->cpuid, &cfg->cpus, err, sizeof(err)) < 0)
             return fail("%s", err);
     }
-    if (vcpu_set_boot_state(&vmm->vcpus[0].vcpu, &vmm->boot, err, sizeof(err)) < 0)
+    if (!vmm->restoring && vcpu_set_boot_state(&vmm->vcpus[0].vcpu, &vmm->boot, err, sizeof(err)) < 0)
         return fail("%s", err);
     return 0;
 }
 
-static int start_vcpus(Vmm *vmm)
+/* paused: the threads park before their first KVM_RUN (a restored VM). */
+static int start_vcpus(Vmm *vmm, bool paused)
 {
     pthread_mutex_lock(&vmm->lock);
     vmm->stop_requested = false;
-    vmm->pause_requested = false;
+    vmm->pause_requested = paused;
     pthread_mutex_unlock(&vmm->lock);
     for (size_t i = 0; i < vmm->n_vcpus; i++) {
         int r = pthread_create(&vmm->vcpus[i].thread, NULL, vcpu_thread_main, &vmm->vcpus[i]);
@@ -365,10 +382,53 @@ static VmState get_state(Vmm *vmm)
 static int boot(Vmm *vmm)
 {
     emit(vmm, "vm", "booting", NULL);
-    if (build_vm(vmm) < 0 || start_vcpus(vmm) < 0)
+    if (build_vm(vmm) < 0 || start_vcpus(vmm, false) < 0)
         return -1;
     set_state(vmm, VM_STATE_RUNNING);
     emit(vmm, "vm", "booted", NULL);
+    return 0;
+}
+
+/* The snapshot module's view of the VM; *vcpus is to be freed. */
+static int snapshot_vm(Vmm *vmm, SnapshotVm *sv, Vcpu ***vcpus)
+{
+    *vcpus = calloc(vmm->n_vcpus ? vmm->n_vcpus : 1, sizeof(**vcpus));
+    if (!*vcpus)
+        return -ENOMEM;
+    for (size_t i = 0; i < vmm->n_vcpus; i++)
+        (*vcpus)[i] = &vmm->vcpus[i].vcpu;
+    *sv = (SnapshotVm){.cfg = vmm->cfg,
+                       .mem = &vmm->mem,
+                       .vm = &vmm->vm,
+                       .vcpus = *vcpus,
+                       .n_vcpus = vmm->n_vcpus,
+                       .devices = &vmm->devices};
+    return 0;
+}
+
+/* As Cloud Hypervisor's restore: the VM comes back Paused and runs on
+ * vm.resume. RAM was restored before the devices were created. */
+static int restore(Vmm *vmm, const Snapshot *snap)
+{
+    char err[512];
+    emit(vmm, "vm", "restoring", NULL);
+    vmm->restoring = snap;
+    int r = build_vm(vmm);
+    vmm->restoring = NULL;
+    if (r < 0)
+        return -1;
+    SnapshotVm sv;
+    Vcpu **vcpus;
+    if (snapshot_vm(vmm, &sv, &vcpus) < 0)
+        return fail("out of memory");
+    r = snapshot_restore_state(snap, &sv, err, sizeof(err));
+    free(vcpus);
+    if (r < 0)
+        return fail("%s", err);
+    if (start_vcpus(vmm, true) < 0)
+        return -1;
+    set_state(vmm, VM_STATE_PAUSED);
+    emit(vmm, "vm", "restored", NULL);
     return 0;
 }
 
@@ -382,13 +442,15 @@ static void do_reboot(Vmm *vmm)
 {
     emit(vmm, "vm", "rebooting", NULL);
     teardown_vm(vmm);
+    /* Devices first: their reset waits for requests still in flight, which
+     * would otherwise land in the freshly cleared RAM. */
+    vmm_devices_reset(&vmm->devices);
     int r = guest_memory_clear(&vmm->mem);
     if (r < 0) {
         post_request(vmm, REQ_FATAL, "cannot clear guest memory for the reboot");
         return;
     }
-    vmm_devices_reset(&vmm->devices);
-    if (build_vm(vmm) < 0 || start_vcpus(vmm) < 0) {
+    if (build_vm(vmm) < 0 || start_vcpus(vmm, false) < 0) {
         post_request(vmm, REQ_FATAL, "reboot failed");
         return;
     }
@@ -494,6 +556,346 @@ static json_object *counters_json(Vmm *vmm)
     return o;
 }
 
+/* Cloud Hypervisor's vm.snapshot: {"destination_url": "file:///dir"}, on
+ * a paused VM (docs/snapshot.md). */
+static int api_snapshot(Vmm *vmm, VmState state, json_object *args, char *errbuf, size_t errlen)
+{
+    json_object *url = NULL;
+    if (!args || !json_object_object_get_ex(args, "destination_url", &url) ||
+        !json_object_is_type(url, json_type_string))
+        return api_error(errbuf, errlen, -EINVAL, "vm.snapshot needs a destination_url string");
+    const char *dir = snapshot_url_path(json_object_get_string(url), "destination_url", errbuf, errlen);
+    if (!dir)
+        return -EINVAL;
+    if (state != VM_STATE_PAUSED)
+        return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Paused", vm_state_names[state]);
+    if (vmm->hotplugged)
+        return api_error(errbuf, errlen, -EOPNOTSUPP,
+                         "devices were hot-plugged: a restore would not put them in the same PCI slots");
+    int r = snapshot_check_supported(vmm->cfg, errbuf, errlen);
+    if (r < 0)
+        return r;
+    emit(vmm, "vm", "snapshotting", NULL);
+    SnapshotVm sv;
+    Vcpu **vcpus;
+    if (snapshot_vm(vmm, &sv, &vcpus) < 0)
+        return api_error(errbuf, errlen, -ENOMEM, "out of memory");
+    r = snapshot_save(dir, &sv, errbuf, errlen);
+    free(vcpus);
+    /* A destination that is not there is the caller's mistake; any other
+     * errno would be mistaken for an API code (ENOENT: UnknownAction). */
+    if (r == -ENOENT || r == -ENOTDIR)
+        return -EINVAL;
+    if (r < 0)
+        return r == -ENOMEM ? r : -EIO;
+    emit(vmm, "vm", "snapshotted", NULL);
+    return 0;
+}
+
+/* ----------------------------------------------- resize and hotplug */
+
+static bool state_live(VmState s)
+{
+    return s == VM_STATE_RUNNING || s == VM_STATE_PAUSED;
+}
+
+/* The configuration as a JSON object, each disk, net and vsock carrying
+ * the id its device has: defaults ("_disk0") are positional, and a removal
+ * must not rename the functions after it. Built while the device arrays
+ * still match the configuration's. */
+static json_object *config_doc(Vmm *vmm)
+{
+    char *text = vm_config_to_json(vmm->cfg, false);
+    json_object *doc = text ? json_tokener_parse(text) : NULL;
+    free(text);
+    if (!doc)
+        return NULL;
+    json_object *list, *v;
+    if (json_object_object_get_ex(doc, "disks", &list) && json_object_is_type(list, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(list) && i < vmm->devices.n_disks; i++)
+            json_object_object_add(
+                json_object_array_get_idx(list, i), "id",
+                json_object_new_string(virtio_pci_id(virtio_blk_transport(vmm->devices.disks[i]))));
+    if (json_object_object_get_ex(doc, "net", &list) && json_object_is_type(list, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(list) && i < vmm->devices.n_nets; i++)
+            json_object_object_add(
+                json_object_array_get_idx(list, i), "id",
+                json_object_new_string(virtio_pci_id(virtio_net_transport(vmm->devices.nets[i]))));
+    if (vmm->devices.vsock && json_object_object_get_ex(doc, "vsock", &v) &&
+        json_object_is_type(v, json_type_object))
+        json_object_object_add(
+            v, "id", json_object_new_string(virtio_pci_id(virtio_vsock_transport(vmm->devices.vsock))));
+    return doc;
+}
+
+/* doc as a configuration that passed the same parsing and validation as
+ * one given at start; -EINVAL with the validator's message. */
+static int config_from_doc(json_object *doc, VmConfig **out, char *errbuf, size_t errlen)
+{
+    const char *text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+    VmConfig *c = calloc(1, sizeof(*c));
+    if (!c || !text) {
+        free(c);
+        return api_error(errbuf, errlen, -ENOMEM, "out of memory");
+    }
+    ConfigError err = {0};
+    if (vm_config_from_json(text, strlen(text), c, &err) < 0) {
+        free(c);
+        return api_error(errbuf, errlen, -EINVAL, "%s", err.message);
+    }
+    if (vm_config_validate(c, &err) < 0 || vm_config_check_supported(c, &err) < 0) {
+        vm_config_free(c);
+        free(c);
+        return api_error(errbuf, errlen, -EINVAL, "%s", err.message);
+    }
+    *out = c;
+    return 0;
+}
+
+/* Nothing keeps pointers into a configuration once its devices exist
+ * (they copy what they need), so the previous copy can go. */
+static void config_replace(Vmm *vmm, VmConfig *next)
+{
+    if (vmm->changed_cfg) {
+        vm_config_free(vmm->changed_cfg);
+        free(vmm->changed_cfg);
+    }
+    vmm->changed_cfg = next;
+    vmm->cfg = next;
+}
+
+static bool json_u64(json_object *v, uint64_t *out)
+{
+    if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+        return false;
+    *out = json_object_get_uint64(v);
+    return true;
+}
+
+/* Cloud Hypervisor's vm.resize ({"desired_vcpus", "desired_ram",
+ * "desired_balloon"}); only the balloon can change here. */
+static int api_resize(Vmm *vmm, VmState state, json_object *args, char *errbuf, size_t errlen)
+{
+    uint64_t bytes = 0;
+    bool have = false;
+    if (!args)
+        return api_error(errbuf, errlen, -EINVAL, "vm.resize needs desired_balloon");
+    json_object_object_foreach(args, key, val)
+    {
+        if (strcmp(key, "desired_balloon") == 0) {
+            if (!json_u64(val, &bytes))
+                return api_error(errbuf, errlen, -EINVAL, "desired_balloon must be a byte count");
+            have = true;
+        } else if (strcmp(key, "desired_vcpus") == 0 || strcmp(key, "desired_ram") == 0) {
+            return api_error(errbuf, errlen, -EOPNOTSUPP, "%s: CPU and memory hotplug are not supported",
+                             key);
+        } else {
+            return api_error(errbuf, errlen, -EINVAL, "vm.resize: unknown member '%.64s'", key);
+        }
+    }
+    if (!have)
+        return api_error(errbuf, errlen, -EINVAL, "vm.resize needs desired_balloon");
+    if (!state_live(state))
+        return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Running or Paused",
+                         vm_state_names[state]);
+    if (!vmm->devices.balloon)
+        return api_error(errbuf, errlen, -EOPNOTSUPP, "the VM has no balloon (--balloon)");
+    json_object *doc = config_doc(vmm), *balloon;
+    if (!doc || !json_object_object_get_ex(doc, "balloon", &balloon)) {
+        json_object_put(doc);
+        return api_error(errbuf, errlen, -ENOMEM, "out of memory");
+    }
+    json_object_object_add(balloon, "size", json_object_new_uint64(bytes));
+    VmConfig *next;
+    int r = config_from_doc(doc, &next, errbuf, errlen);
+    json_object_put(doc);
+    if (r < 0)
+        return r;
+    if (virtio_balloon_resize(vmm->devices.balloon, bytes) < 0) {
+        vm_config_free(next);
+        free(next);
+        return api_error(errbuf, errlen, -EINVAL, "desired_balloon %" PRIu64 " is more than the guest's RAM",
+                         bytes);
+    }
+    config_replace(vmm, next);
+    return 0;
+}
+
+static void bdf_string(char out[16], unsigned slot)
+{
+    snprintf(out, 16, "0000:00:%02x.0", slot & 0x1f);
+}
+
+/* Cloud Hypervisor's default ids, the first one not taken; the one vsock
+ * is "_vsock", as at boot. */
+static void new_device_id(Vmm *vmm, const char *kind, char *out, size_t len)
+{
+    const char *prefix = strcmp(kind, "disk") == 0 ? "_disk" : strcmp(kind, "net") == 0 ? "_net" : "_vsock";
+    snprintf(out, len, "%s", prefix);
+    if (strcmp(kind, "vsock") == 0 && vmm_devices_find(&vmm->devices, out) < 0)
+        return;
+    for (unsigned n = 0;; n++) {
+        snprintf(out, len, "%s%u", prefix, n);
+        if (vmm_devices_find(&vmm->devices, out) < 0)
+            return;
+    }
+}
+
+/* vm.add-disk, vm.add-net, vm.add-vsock with Cloud Hypervisor's DiskConfig,
+ * NetConfig and VsockConfig bodies; result {"id", "bdf"} as its
+ * PciDeviceInfo. The entry joins the configuration and must pass its
+ * validation (unique ids and paths, ...) before any device is made. */
+static int api_add_device(Vmm *vmm, VmState state, const char *kind, json_object *args, json_object **result,
+                          char *errbuf, size_t errlen)
+{
+    if (!state_live(state))
+        return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Running or Paused",
+                         vm_state_names[state]);
+    if (!args || json_object_object_length(args) == 0)
+        return api_error(errbuf, errlen, -EINVAL, "vm.add-%s needs a %s configuration", kind, kind);
+    char id[128];
+    json_object *given;
+    if (json_object_object_get_ex(args, "id", &given) && json_object_is_type(given, json_type_string)) {
+        if ((size_t)snprintf(id, sizeof(id), "%s", json_object_get_string(given)) >= sizeof(id))
+            return api_error(errbuf, errlen, -EINVAL, "id: longer than %zu bytes", sizeof(id) - 1);
+    } else
+        new_device_id(vmm, kind, id, sizeof(id));
+    json_object *entry = NULL, *doc = config_doc(vmm), *list;
+    if (!doc || json_object_deep_copy(args, &entry, NULL) < 0) {
+        json_object_put(doc);
+        return api_error(errbuf, errlen, -ENOMEM, "out of memory");
+    }
+    if (!json_object_object_get_ex(args, "id", NULL))
+        json_object_object_add(entry, "id", json_object_new_string(id));
+    const char *member = strcmp(kind, "disk") == 0 ? "disks" : kind;
+    if (strcmp(kind, "vsock") == 0) {
+        if (json_object_object_get_ex(doc, "vsock", NULL)) {
+            json_object_put(entry);
+            json_object_put(doc);
+            return api_error(errbuf, errlen, -EBUSY, "the VM has a vsock device already");
+        }
+        json_object_object_add(doc, "vsock", entry);
+    } else {
+        if (!json_object_object_get_ex(doc, member, &list) || !json_object_is_type(list, json_type_array)) {
+            list = json_object_new_array();
+            json_object_object_add(doc, member, list);
+        }
+        json_object_array_add(list, entry);
+    }
+    VmConfig *next;
+    int r = config_from_doc(doc, &next, errbuf, errlen);
+    json_object_put(doc);
+    if (r < 0)
+        return r;
+    if (strcmp(kind, "disk") == 0)
+        r = vmm_devices_add_disk(&vmm->devices, next, &next->disks[next->n_disks - 1], id, errbuf, errlen);
+    else if (strcmp(kind, "net") == 0)
+        r = vmm_devices_add_net(&vmm->devices, &next->net[next->n_net - 1], id, errbuf, errlen);
+    else
+        r = vmm_devices_add_vsock(&vmm->devices, &next->vsock, id, errbuf, errlen);
+    if (r < 0) {
+        vm_config_free(next);
+        free(next);
+        /* Landlock refuses what the start-up rules did not name. */
+        if (vmm->cfg->landlock_enable && strstr(errbuf, strerror(EACCES))) {
+            size_t n = strlen(errbuf);
+            snprintf(errbuf + n, errlen - n,
+                     " (--landlock: add the path with --landlock-rules when starting the VM)");
+        }
+        return r;
+    }
+    config_replace(vmm, next);
+    vmm->hotplugged = true;
+    char bdf[16];
+    bdf_string(bdf, (unsigned)r);
+    const char *props[] = {"id", id, "bdf", bdf, NULL};
+    emit(vmm, "vm", "device-added", props);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_string(id));
+    json_object_object_add(o, "bdf", json_object_new_string(bdf));
+    *result = o;
+    return 0;
+}
+
+/* Cloud Hypervisor's vm.remove-device {"id"}: asks the guest to eject the
+ * function; it is torn down when the guest does (on_eject), which emits
+ * vm/device-removed. */
+static int api_remove_device(Vmm *vmm, VmState state, json_object *args, char *errbuf, size_t errlen)
+{
+    json_object *id;
+    if (!args || !json_object_object_get_ex(args, "id", &id) || !json_object_is_type(id, json_type_string) ||
+        json_object_object_length(args) != 1)
+        return api_error(errbuf, errlen, -EINVAL, "vm.remove-device needs {\"id\": string} and nothing else");
+    if (!state_live(state))
+        return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Running or Paused",
+                         vm_state_names[state]);
+    int slot = vmm_devices_find(&vmm->devices, json_object_get_string(id));
+    if (slot < 0)
+        return api_error(errbuf, errlen, -EINVAL, "no removable device (disk, net, vsock) has the id '%.64s'",
+                         json_object_get_string(id));
+    int r = vmm->devices.hotplug ? pci_hotplug_request_unplug(vmm->devices.hotplug, (unsigned)slot) : -ENOENT;
+    if (r == -EALREADY)
+        return api_error(errbuf, errlen, -EBUSY,
+                         "%s: removal already requested, waiting for the guest to eject it",
+                         json_object_get_string(id));
+    if (r < 0)
+        return api_error(errbuf, errlen, -EINVAL, "%s cannot be removed", json_object_get_string(id));
+    return 0;
+}
+
+/* The guest ejected slots (_EJ0 wrote B0EJ): tear their functions down
+ * with the vCPUs parked, since a vCPU may be inside one of their BAR
+ * callbacks, and drop them from the configuration. */
+static void on_eject(void *ctx, uint32_t events)
+{
+    (void)events;
+    Vmm *vmm = ctx;
+    uint32_t slots = pci_hotplug_take_ejected(vmm->devices.hotplug);
+    for (unsigned slot = 1; slot < 32; slot++) {
+        if (!(slots & (1U << slot)) || !vmm_devices_id_at(&vmm->devices, slot))
+            continue;
+        char id[128], bdf[16], err[512];
+        snprintf(id, sizeof(id), "%s", vmm_devices_id_at(&vmm->devices, slot));
+        json_object *doc = config_doc(vmm);
+        bool running = get_state(vmm) == VM_STATE_RUNNING;
+        if (running)
+            pause_vcpus(vmm);
+        vmm_devices_remove_slot(&vmm->devices, slot);
+        if (running)
+            resume_vcpus(vmm);
+        VmConfig *next = NULL;
+        if (doc) {
+            json_object *v;
+            for (int k = 0; k < 2; k++) {
+                json_object *list;
+                if (!json_object_object_get_ex(doc, k ? "net" : "disks", &list) ||
+                    !json_object_is_type(list, json_type_array))
+                    continue;
+                for (size_t i = 0; i < json_object_array_length(list); i++) {
+                    json_object *e = json_object_array_get_idx(list, i);
+                    if (json_object_object_get_ex(e, "id", &v) &&
+                        strcmp(json_object_get_string(v), id) == 0) {
+                        json_object_array_del_idx(list, i, 1);
+                        break;
+                    }
+                }
+            }
+            if (json_object_object_get_ex(doc, "vsock", &v) && json_object_object_get_ex(v, "id", &v) &&
+                strcmp(json_object_get_string(v), id) == 0)
+                json_object_object_del(doc, "vsock");
+            if (config_from_doc(doc, &next, err, sizeof(err)) < 0)
+                fprintf(stderr, "vmm: %s was removed but the configuration still names it: %s\n", id, err);
+            json_object_put(doc);
+        }
+        if (next)
+            config_replace(vmm, next);
+        vmm->hotplugged = true;
+        bdf_string(bdf, slot);
+        const char *props[] = {"id", id, "bdf", bdf, NULL};
+        emit(vmm, "vm", "device-removed", props);
+    }
+}
+
 static int api_dispatch(void *ctx, const char *action, json_object *args, json_object **result, char *errbuf,
                         size_t errlen)
 {
@@ -538,6 +940,15 @@ static int api_dispatch(void *ctx, const char *action, json_object *args, json_o
         emit(vmm, "vm", "resumed", NULL);
         return 0;
     }
+    if (strcmp(action, "vm.snapshot") == 0)
+        return api_snapshot(vmm, state, args, errbuf, errlen);
+    if (strcmp(action, "vm.resize") == 0)
+        return api_resize(vmm, state, args, errbuf, errlen);
+    if (strcmp(action, "vm.add-disk") == 0 || strcmp(action, "vm.add-net") == 0 ||
+        strcmp(action, "vm.add-vsock") == 0)
+        return api_add_device(vmm, state, action + strlen("vm.add-"), args, result, errbuf, errlen);
+    if (strcmp(action, "vm.remove-device") == 0)
+        return api_remove_device(vmm, state, args, errbuf, errlen);
     if (strcmp(action, "vm.power-button") == 0) {
         if (state != VM_STATE_RUNNING)
             return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Running", vm_state_names[state]);
@@ -606,6 +1017,11 @@ int vmm_run(const VmConfig *cfg, const VmmOptions *opts)
         fail("%s", err);
         goto out;
     }
+    /* Also before any thread: those started during setup enter its ruleset. */
+    if (vmm_landlock_setup(cfg, opts->api_socket_path, opts->event_monitor_path, err, sizeof(err)) < 0) {
+        fail("%s", err);
+        goto out;
+    }
     vmm->events = event_monitor_new(opts->event_monitor_path, opts->event_monitor_fd, err, sizeof(err));
     if (!vmm->events) {
         fail("--event-monitor: %s", err);
@@ -627,13 +1043,24 @@ int vmm_run(const VmConfig *cfg, const VmmOptions *opts)
         goto out;
     }
 
-    if (guest_memory_create(&vmm->mem, &cfg->memory, err, sizeof(err)) < 0) {
+    /* A restore maps the snapshot's memory over fresh RAM: prefaulting that
+     * first would be wasted work. */
+    MemoryConfig memory = cfg->memory;
+    memory.prefault = cfg->memory.prefault && !opts->restore;
+    if (guest_memory_create(&vmm->mem, &memory, err, sizeof(err)) < 0) {
+        fail("%s", err);
+        goto out;
+    }
+    if (opts->restore &&
+        snapshot_restore_memory(opts->restore, &vmm->mem, &cfg->memory,
+                                opts->restore_prefault || cfg->memory.prefault, err, sizeof(err)) < 0) {
         fail("%s", err);
         goto out;
     }
 
     /* /dev/kvm is opened once; the supported CPUID is asked once. */
-    vmm->kvm_fd = vm_open_kvm(err, sizeof(err));
+    vmm->kvm_fd =
+        opts->kvm_fd >= 0 ? vm_adopt_kvm(opts->kvm_fd, err, sizeof(err)) : vm_open_kvm(err, sizeof(err));
     if (vmm->kvm_fd < 0) {
         fail("%s", err);
         goto out;
@@ -651,6 +1078,12 @@ int vmm_run(const VmConfig *cfg, const VmmOptions *opts)
         goto out;
     }
 
+    if (vmm->devices.hotplug &&
+        event_loop_add(vmm->loop, pci_hotplug_eject_fd(vmm->devices.hotplug), EPOLLIN, on_eject, vmm) < 0) {
+        fail("cannot watch the PCI hotplug controller");
+        goto out;
+    }
+
     if (opts->api_socket_path || opts->api_socket_fd >= 0) {
         vmm->api = api_server_new(vmm->loop, opts->api_socket_path, opts->api_socket_fd, vmm->events,
                                   api_dispatch, vmm, err, sizeof(err));
@@ -661,10 +1094,15 @@ int vmm_run(const VmConfig *cfg, const VmmOptions *opts)
     }
 
     /* Setup is over (files, sockets, devices); the vCPU threads boot() starts
-     * inherit this filter and add their own. */
+     * inherit this domain and filter and add their own filter. Landlock
+     * first: the main filter does not allow its syscalls. */
+    if (vmm_landlock_restrict_main(err, sizeof(err)) < 0) {
+        fail("%s", err);
+        goto out;
+    }
     vmm_seccomp_enter(VMM_THREAD_MAIN);
 
-    if (boot(vmm) < 0) {
+    if ((opts->restore ? restore(vmm, opts->restore) : boot(vmm)) < 0) {
         emit(vmm, "vm", "shutdown", NULL);
         goto out;
     }
@@ -712,8 +1150,11 @@ out:
     bus_destroy(&vmm->pio);
     bus_destroy(&vmm->mmio);
     event_monitor_free(vmm->events);
+    /* After the monitor's writer and the virtio workers were joined. */
+    vmm_landlock_teardown();
     pthread_mutex_destroy(&vmm->lock);
     pthread_cond_destroy(&vmm->cond);
+    config_replace(vmm, NULL);
     free(vmm);
     return status;
 }

@@ -15,8 +15,13 @@ typedef struct VmmOptions {
     int api_socket_fd;           /* -1 or an inherited socket */
     const char *event_monitor_path;
     int event_monitor_fd; /* -1 or an inherited fd */
+    int kvm_fd;           /* -1 (open /dev/kvm) or an inherited /dev/kvm fd */
     unsigned verbosity;
     VmmSeccompMode seccomp; /* --seccomp: each thread confines itself (seccomp/vmm_seccomp.h) */
+    /* --restore: the checked snapshot (snapshot/snapshot.h, whose config cfg
+     * is) to restore, paused, instead of booting; NULL to boot. */
+    const struct Snapshot *restore;
+    bool restore_prefault;
 } VmmOptions;
 
 /* Returns the process exit status: 0 when the guest powered off or the VMM

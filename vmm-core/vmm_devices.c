@@ -15,8 +15,10 @@
 #include "i8042.h"
 #include "net.h"
 #include "layout.h"
+#include "pci_hotplug.h"
 #include "post.h"
 #include "pvpanic.h"
+#include "rate_limiter.h"
 #include "rng.h"
 #include "rtc.h"
 #include "serial.h"
@@ -68,6 +70,39 @@ static void default_id(char *buf, size_t len, const char *given, const char *pre
         snprintf(buf, len, "%s%zu", prefix, index);
 }
 
+/* Cloud Hypervisor's groups: one set of buckets for every disk naming it. */
+static int create_rate_limit_groups(VmmDevices *d, const VmConfig *cfg, char *errbuf, size_t errlen)
+{
+    if (!cfg->n_rate_limit_groups)
+        return 0;
+    d->rate_limit_groups = calloc(cfg->n_rate_limit_groups, sizeof(*d->rate_limit_groups));
+    if (!d->rate_limit_groups) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    d->n_rate_limit_groups = cfg->n_rate_limit_groups;
+    for (size_t i = 0; i < cfg->n_rate_limit_groups; i++) {
+        const RateLimiterConfig *rl = &cfg->rate_limit_groups[i].rate_limiter_config;
+        if (!rate_limiter_config_enabled(rl))
+            continue;
+        d->rate_limit_groups[i] = rate_limiter_new(rl);
+        if (!d->rate_limit_groups[i]) {
+            snprintf(errbuf, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Validation made sure a named group exists. */
+static RateLimiter *find_rate_limit_group(const VmmDevices *d, const VmConfig *cfg, const char *name)
+{
+    for (size_t i = 0; name && i < d->n_rate_limit_groups; i++)
+        if (cfg->rate_limit_groups[i].id && strcmp(cfg->rate_limit_groups[i].id, name) == 0)
+            return d->rate_limit_groups[i];
+    return NULL;
+}
+
 static int create_pci(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *vm, Bus *pio, Bus *mmio,
                       const GuestMemory *mem, char *errbuf, size_t errlen)
 {
@@ -93,7 +128,7 @@ static int create_pci(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *v
         return r;
     }
 
-    VirtioPciConfig tc = {
+    d->transport = (VirtioPciConfig){
         .mem = mem,
         .vm = vm,
         .irq = d->irq,
@@ -102,7 +137,10 @@ static int create_pci(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *v
         .emit = virtio_emit,
         .emit_ctx = d,
     };
+    const VirtioPciConfig tc = d->transport;
     char id[128];
+    if ((r = create_rate_limit_groups(d, cfg, errbuf, errlen)) < 0)
+        return r;
     if (cfg->n_disks) {
         d->disks = calloc(cfg->n_disks, sizeof(*d->disks));
         if (!d->disks) {
@@ -116,6 +154,9 @@ static int create_pci(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *v
         if (!d->disks[i])
             return -EINVAL;
         d->n_disks = i + 1;
+        RateLimiter *group = find_rate_limit_group(d, cfg, cfg->disks[i].rate_limit_group);
+        if (group && (r = virtio_blk_set_rate_limiter(d->disks[i], group, errbuf, errlen)) < 0)
+            return r;
         if ((r = virtio_blk_attach(d->disks[i], d->pci, errbuf, errlen)) < 0)
             return r;
     }
@@ -174,6 +215,7 @@ int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *
     memset(d, 0, sizeof(*d));
     d->irq_com1 = (IrqLine){.set_level = vm_irq_line_cb, .ctx = vm, .gsi = IRQ_COM1};
     d->irq_sci = (IrqLine){.set_level = vm_irq_line_cb, .ctx = vm, .gsi = IRQ_ACPI_SCI};
+    d->irq_ged = (IrqLine){.set_level = vm_irq_line_cb, .ctx = vm, .gsi = PCI_HOTPLUG_GSI};
     d->events = events;
 
     if (serial_config_enabled(&cfg->serial)) {
@@ -207,6 +249,14 @@ int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *
     /* The reset register at 0xcf9 is reached through the PCI bus's 0xcf8 range. */
     if ((r = create_pci(d, cfg, loop, vm, pio, mmio, mem, errbuf, errlen)) < 0)
         goto fail;
+
+    errno = 0;
+    d->hotplug = pci_hotplug_new(&d->irq_ged);
+    if ((r = created(d->hotplug, "the PCI hotplug controller", errbuf, errlen)) < 0 ||
+        (r = attach(pio, PORT_PCI_HOTPLUG, PCI_HOTPLUG_PIO_LEN, pci_hotplug_bus_device(d->hotplug), errbuf,
+                    errlen)) < 0)
+        goto fail;
+    vmm_devices_mark_removable(d);
 
     errno = 0;
     d->post = post_new();
@@ -251,6 +301,9 @@ void vmm_devices_destroy(VmmDevices *d)
     for (size_t i = 0; i < d->n_disks; i++)
         virtio_blk_free(d->disks[i]);
     free(d->disks);
+    for (size_t i = 0; i < d->n_rate_limit_groups; i++)
+        rate_limiter_unref(d->rate_limit_groups[i]);
+    free(d->rate_limit_groups);
     if (d->rng)
         virtio_rng_free(d->rng);
     if (d->console)
@@ -262,6 +315,7 @@ void vmm_devices_destroy(VmmDevices *d)
         virtio_vsock_free(d->vsock);
     if (d->balloon)
         virtio_balloon_free(d->balloon);
+    pci_hotplug_free(d->hotplug);
     if (d->pci)
         pci_bus_destroy(d->pci);
     free(d->pci);
@@ -308,6 +362,8 @@ void vmm_devices_reset(VmmDevices *d)
         virtio_pci_reboot(virtio_vsock_transport(d->vsock));
     if (d->balloon)
         virtio_pci_reboot(virtio_balloon_transport(d->balloon));
+    if (d->hotplug)
+        pci_hotplug_reset(d->hotplug);
     if (d->pci)
         pci_bus_reset(d->pci);
     if (d->irq)
@@ -368,6 +424,7 @@ static void add_pci_counters(const VmmDevices *d, json_object *counters)
         add_u64(o, "request_errors", c.request_errors);
         add_u64(o, "io_errors", c.io_errors);
         add_u64(o, "unsupported", c.unsupported);
+        add_u64(o, "throttled", c.throttled);
         json_object_object_add(counters, virtio_pci_id(virtio_blk_transport(d->disks[i])), o);
     }
     if (d->rng) {
@@ -406,6 +463,8 @@ static void add_pci_counters(const VmmDevices *d, json_object *counters)
         add_u64(o, "tx_errors", c.tx_errors);
         add_u64(o, "ctrl_ops", c.ctrl_ops);
         add_u64(o, "request_errors", c.request_errors);
+        add_u64(o, "rx_throttled", c.rx_throttled);
+        add_u64(o, "tx_throttled", c.tx_throttled);
         json_object_object_add(counters, virtio_pci_id(virtio_net_transport(d->nets[i])), o);
     }
     if (d->vsock) {
@@ -438,6 +497,16 @@ static void add_pci_counters(const VmmDevices *d, json_object *counters)
         add_u64(o, "target_pages", c.target_pages);
         add_u64(o, "actual_pages", c.actual_pages);
         json_object_object_add(counters, "_balloon", o);
+    }
+    if (d->hotplug) {
+        PciHotplugCounters c;
+        pci_hotplug_get_counters(d->hotplug, &c);
+        json_object *o = json_object_new_object();
+        add_u64(o, "plugs", c.plugs);
+        add_u64(o, "unplug_requests", c.unplug_requests);
+        add_u64(o, "ejects", c.ejects);
+        add_u64(o, "bad_accesses", c.bad_accesses);
+        json_object_object_add(counters, "pci_hotplug", o);
     }
     if (d->pci) {
         json_object *o = json_object_new_object();

@@ -18,6 +18,7 @@
 #include "irq.h"
 #include "pci.h"
 #include "platform.h"
+#include "virtio_pci.h"
 #include "vm.h"
 
 typedef struct Serial Serial;
@@ -33,6 +34,8 @@ typedef struct VirtioConsole VirtioConsole;
 typedef struct VirtioNet VirtioNet;
 typedef struct VirtioVsock VirtioVsock;
 typedef struct VirtioBalloon VirtioBalloon;
+typedef struct RateLimiter RateLimiter;
+typedef struct PciHotplug PciHotplug;
 
 typedef struct VmmDevices {
     Serial *serial;
@@ -48,6 +51,10 @@ typedef struct VmmDevices {
     PciBus *pci;
     KvmIrq *irq;
     EventMonitor *events;
+    /* --rate-limit-group, in config order; NULL for a group that limits
+     * nothing. Shared by the disks that name the group. */
+    RateLimiter **rate_limit_groups;
+    size_t n_rate_limit_groups;
     VirtioBlk **disks;
     size_t n_disks;
     VirtioRng *rng;
@@ -56,6 +63,11 @@ typedef struct VmmDevices {
     size_t n_nets;
     VirtioVsock *vsock;
     VirtioBalloon *balloon;
+    /* ACPI PCI hotplug (vmm_hotplug.c): the controller, the GED's line, and
+     * what a hot-added virtio function is created with. */
+    PciHotplug *hotplug;
+    IrqLine irq_ged;
+    VirtioPciConfig transport;
 } VmmDevices;
 
 /* vm may not exist yet (its fd is read when devices need it); mem must. */
@@ -73,3 +85,23 @@ const char *vmm_devices_serial_pty(const VmmDevices *d);
 /* The virtio-console pty path when --console pty, else NULL. */
 const char *vmm_devices_console_pty(const VmmDevices *d);
 void vmm_devices_add_counters(const VmmDevices *d, json_object *counters);
+
+/* ------------------------------------------- hotplug (vmm_hotplug.c) */
+
+/* Hot-adds a function on the running VM: created from the configuration
+ * entry (cfg is the configuration that holds it, for its rate-limit
+ * groups), put in a free slot and announced to the guest. Returns the slot,
+ * or a negative errno with a message. Main thread only. */
+int vmm_devices_add_disk(VmmDevices *d, const VmConfig *cfg, const DiskConfig *disk, const char *id,
+                         char *errbuf, size_t errlen);
+int vmm_devices_add_net(VmmDevices *d, const NetConfig *net, const char *id, char *errbuf, size_t errlen);
+int vmm_devices_add_vsock(VmmDevices *d, const VsockConfig *vsock, const char *id, char *errbuf, size_t errlen);
+/* Tells the controller which boot-time functions the guest may eject. */
+void vmm_devices_mark_removable(VmmDevices *d);
+/* The slot of the removable function (disk, net, vsock) with this id, or -ENOENT. */
+int vmm_devices_find(const VmmDevices *d, const char *id);
+/* The id of the removable function in slot, or NULL. */
+const char *vmm_devices_id_at(const VmmDevices *d, unsigned slot);
+/* Tears down the function in slot (the guest ejected it): off the bus,
+ * worker stopped, ioeventfds and MSI routes gone. The vCPUs must be parked. */
+void vmm_devices_remove_slot(VmmDevices *d, unsigned slot);

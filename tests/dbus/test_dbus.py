@@ -12,6 +12,7 @@ gdbus (for error names) and vmmctl, and checks what comes back. Exit 0 =
 pass, 1 = fail, 77 = skipped (the reason on stdout).
 """
 import argparse
+import ctypes
 import fcntl
 import json
 import os
@@ -29,6 +30,7 @@ SKIP = 77
 DEST = "org.vmm.Manager"
 MANAGER = "/org/vmm/Manager"
 KVM_GET_API_VERSION = 0xAE00
+PR_SET_CHILD_SUBREAPER = 36
 
 
 class Failure(Exception):
@@ -82,13 +84,15 @@ class Env:
         os.makedirs(self.run)
         self.bus_pid = None
         self.vmmd = None
+        self.activated_pid = None  # a vmmd the bus started: not our child
         self.vmmd_log = os.path.join(self.tmp, "vmmd.log")
         self.monitors = []
         self.env = dict(os.environ)
 
     # -- bus and service
 
-    def start_bus(self):
+    def start_bus(self, log=None):
+        """log: a file for the bus's stderr, and so for what the services it activates write."""
         conf_in = os.path.join(self.opts.source_root, "tests", "dbus", "bus.conf.in")
         policy = os.path.join(self.opts.source_root, "dbus", "org.vmm.Manager.conf")
         svcdir = os.path.join(self.tmp, "services")
@@ -103,10 +107,12 @@ class Env:
         conf = os.path.join(self.tmp, "bus.conf")
         with open(conf, "w") as f:
             f.write(text)
+        # --fork sends stderr to /dev/null unless DBUS_DEBUG_OUTPUT is set.
         out = subprocess.run(["dbus-daemon", f"--config-file={conf}", "--fork", "--print-address=1",
-                              "--print-pid=1"], capture_output=True, text=True, timeout=10)
+                              "--print-pid=1"], stdout=subprocess.PIPE, stderr=log or subprocess.PIPE,
+                             env=dict(os.environ, DBUS_DEBUG_OUTPUT="1") if log else None, text=True, timeout=10)
         if out.returncode != 0:
-            raise Failure(f"dbus-daemon failed: {out.stderr.strip()}")
+            raise Failure(f"dbus-daemon failed: {(out.stderr or 'see ' + log.name).strip()}")
         lines = out.stdout.split()
         self.address, self.bus_pid = lines[0], int(lines[1])
         self.env["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
@@ -114,7 +120,8 @@ class Env:
     def start_vmmd(self):
         self.vmmd_out = open(self.vmmd_log, "a")
         self.vmmd = subprocess.Popen([self.opts.vmmd, "--state-dir", self.state, "--runtime-dir", self.run,
-                                      "--vmm", self.opts.vmm, "--debug"], env=self.env,
+                                      "--vmm", self.opts.vmm, "--debug", *getattr(self, "vmmd_args", [])],
+                                     env=self.env,
                                      stdout=self.vmmd_out, stderr=subprocess.STDOUT)
         wait_until(lambda: self.vmmd.poll() is not None or self.name_has_owner(), "vmmd to own org.vmm.Manager")
         if self.vmmd.poll() is not None:
@@ -158,7 +165,7 @@ class Env:
         except (Failure, OSError) as e:
             print(f"cleanup: {e}")
             self.failed_cleanup = True
-        for pid in pids:
+        for pid in pids + ([self.activated_pid] if self.activated_pid else []):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -574,7 +581,8 @@ def case_vmmctl(env, opts):
     cfg = os.path.join(env.tmp, "vm.json")
     with open(cfg, "w") as f:
         json.dump({"payload": {"kernel": opts.payload, "cmdline": "test=powerbtn timeout=120"},
-                   "memory": {"size": 32 << 20}, "serial": {"mode": "Null"}, "console": {"mode": "Off"}}, f)
+                   "memory": {"size": 32 << 20}, "serial": {"mode": "Null"}, "console": {"mode": "Off"},
+                   "balloon": {"size": 8 << 20}}, f)
     r = env.vmmctl("create", "c1", "--config", cfg)
     check("c1" in r.stdout, f"create output {r.stdout!r}")
     env.vmmctl("create", "c2", "--", *payload_args(opts, "test=powerbtn timeout=120", "null"))
@@ -597,6 +605,16 @@ def case_vmmctl(env, opts):
         r = env.vmmctl("pause", "c1", ok=False)
         check(r.returncode == 4 and "paused" in r.stderr, f"pause twice: {r.returncode} {r.stderr!r}")
         env.vmmctl("resume", "c1")
+        # VM.ResizeBalloon: the running VMM's target follows; the definition keeps its size.
+        env.vmmctl("balloon", "c1", "4M")
+        info = json.loads(env.vmmctl("--json", "info", "c1").stdout)
+        check(info["vmm"]["config"]["balloon"]["size"] == 4 << 20, f"balloon after resize: {info['vmm']['config']}")
+        r = env.vmmctl("balloon", "c1", "64G", ok=False)
+        check(r.returncode == 1 and "RAM" in r.stderr, f"balloon past RAM: {r.returncode} {r.stderr!r}")
+        r = env.vmmctl("balloon", "c1", "lots", ok=False)
+        check(r.returncode == 2, f"balloon with a bad size: {r.returncode} {r.stderr!r}")
+        r = env.vmmctl("balloon", "c2", "4M", ok=False)
+        check(r.returncode == 4, f"balloon of a stopped VM: {r.returncode} {r.stderr!r}")
         r = env.vmmctl("delete", "c1", ok=False)
         check(r.returncode == 4, f"delete running: exit {r.returncode}")
         env.vmmctl("poweroff", "c1")
@@ -900,6 +918,421 @@ def case_units(env, opts):
     check(r.returncode == 0 and not ours, f"systemd-analyze verify: {r.returncode}: {ours or r.stderr}")
 
 
+def ini_keys(path):
+    """The section headers and key=value pairs of a .service file (D-Bus or systemd)."""
+    sections, keys = [], {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("["):
+                sections.append(line)
+            elif "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                keys.setdefault(k, v)
+    return sections, keys
+
+
+def bus_pid_of(env, name):
+    return env.busctl("call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                      "GetConnectionUnixProcessID", "s", name)["data"][0]
+
+
+def stop_activated(env, pid, since):
+    """SIGTERM to a vmmd the bus started; it must exit 0. Its log is the
+    bus's stderr, from offset since on."""
+    os.kill(pid, signal.SIGTERM)
+
+    def reaped():
+        # (0, 0) while the child runs, (pid, status) once it exited.
+        got = os.waitpid(pid, os.WNOHANG)
+        return got if got[0] else None
+    _, status = wait_until(reaped, f"the activated vmmd {pid} to exit")
+    check(os.waitstatus_to_exitcode(status) == 0,
+          f"the activated vmmd exited with {os.waitstatus_to_exitcode(status)} on SIGTERM")
+    wait_until(lambda: not env.name_has_owner(), "org.vmm.Manager to be released")
+    env.activated_pid = None
+    with open(env.vmmd_log, errors="replace") as f:
+        log = f.read()[since:]
+    check("signal 15: stopping" in log and "Sanitizer" not in log, f"the activated vmmd did not stop cleanly:\n{log[-2000:]}")
+
+
+def case_activation(env, opts):
+    """No vmmd running: the first call to org.vmm.Manager starts it through the bus's activation file."""
+    # The file meson installs (dbus/org.vmm.Manager.service, configured) must
+    # name our bus name, the unit that owns it, and the binary that unit runs.
+    base = "org.vmm.Manager.service"
+    built = os.path.join(opts.build_root, "dbus", base)
+    sections, keys = ini_keys(built)
+    _, unit = ini_keys(os.path.join(opts.build_root, "units", "vmmd.service"))
+    check(sections == ["[D-BUS Service]"], f"{built}: sections {sections}")
+    check(keys.get("Name") == DEST and base == DEST + ".service",
+          f"{built}: Name={keys.get('Name')} (the system bus looks services up by file name)")
+    check(keys.get("SystemdService") == "vmmd.service", f"{built}: SystemdService={keys.get('SystemdService')}")
+    check(unit.get("BusName") == DEST, f"vmmd.service: BusName={unit.get('BusName')}")
+    check(keys.get("User") == "root", f"{built}: User={keys.get('User')} (only root may own {DEST})")
+    check(keys.get("Exec", "").startswith("/") and keys.get("Exec") == unit.get("ExecStart"),
+          f"{built}: Exec={keys.get('Exec')} is not the unit's ExecStart={unit.get('ExecStart')}")
+
+    # This bus's copy: the same file with Exec= running the built vmmd on the
+    # test's directories; no vmmd runs until a call needs it.
+    env.stop_vmmd()
+    os.kill(env.bus_pid, signal.SIGTERM)
+    # The bus double-forks what it activates; as a subreaper this test
+    # inherits the orphan and reads its exit status.
+    check(ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0,
+          f"PR_SET_CHILD_SUBREAPER: {os.strerror(ctypes.get_errno())}")
+    svcdir = os.path.join(env.tmp, "services")
+    os.makedirs(svcdir, exist_ok=True)
+    argv = [opts.vmmd, "--state-dir", env.state, "--runtime-dir", env.run, "--vmm", opts.vmm, "--debug"]
+    with open(built) as f:
+        text = re.sub(r"(?m)^Exec=.*$", "Exec=" + " ".join(argv), f.read())
+    service = os.path.join(svcdir, base)
+    with open(service, "w") as f:
+        f.write(text)
+    env.vmmd_log = os.path.join(env.tmp, "bus.log")
+    env.start_bus(log=open(env.vmmd_log, "a"))
+    try:
+        check(not env.name_has_owner(), "org.vmm.Manager is owned before any call")
+        names = env.busctl("call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                           "ListActivatableNames")["data"][0]
+        check(DEST in names, f"{DEST} not activatable: {names}")
+
+        # The first call starts vmmd and is answered by it.
+        since = os.path.getsize(env.vmmd_log)
+        t0 = time.monotonic()
+        check(env.list_vms() == [], "ListVMs through activation")
+        took = time.monotonic() - t0
+        env.activated_pid = pid = bus_pid_of(env, DEST)
+        with open(f"/proc/{pid}/cmdline") as f:
+            cmdline = f.read().split("\0")[:-1]
+        check(cmdline == argv, f"the activated process runs {cmdline}, not {argv}")
+        print(f"activation: the first call answered after {took * 1e3:.0f} ms")
+        # Fully working: it runs VMs with the VMM its Exec= line names.
+        path = env.create_args("act", payload_args(opts, "test=powerbtn timeout=120", "null"))
+        env.vm(path, "Start")
+        check(env.prop(path, "State") == "running", "State after Start on the activated vmmd")
+        env.vm(path, "PowerOff")
+        stop_activated(env, pid, since)
+
+        # Stopped, it comes back on the next call, with the definitions it stored.
+        since = os.path.getsize(env.vmmd_log)
+        check([v[0] for v in env.list_vms()] == ["act"], "the VM after re-activation")
+        env.activated_pid = pid2 = bus_pid_of(env, DEST)
+        check(pid2 != pid, "re-activation reused the old process")
+        env.manager("DeleteVM", "s", "act")
+        stop_activated(env, pid2, since)
+
+        # Without the file, nothing starts vmmd: it was the activation file.
+        os.remove(service)
+        env.busctl("call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "ReloadConfig")
+        env.expect_error("org.freedesktop.DBus.Error.ServiceUnknown", MANAGER, "org.vmm.Manager", "ListVMs")
+    finally:
+        # A call made while cleaning up must not start a vmmd nobody stops.
+        if os.path.exists(service):
+            os.remove(service)
+            env.busctl("call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                       "ReloadConfig", check_ok=False)
+
+
+def case_ten_vms(env, opts):
+    """Ten VMs at once: all run; kill -9 of one VMM crashes that one only; all shut down cleanly."""
+    mon = env.monitor()
+    n = 10
+    serials = [os.path.join(env.tmp, f"ten{i}.serial") for i in range(n)]
+    paths = [env.create_args(f"ten{i}", payload_args(opts, "test=powerbtn timeout=300", f"file={serials[i]}"))
+             for i in range(n)]
+    # All ten Start calls in flight at once.
+    starts = [subprocess.Popen(["busctl", "call", DEST, p, "org.vmm.VM", "Start"], env=env.env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for p in paths]
+    for p, proc in zip(paths, starts):
+        _, err = proc.communicate(timeout=60)
+        check(proc.returncode == 0, f"Start of {p}: {err.strip()}")
+    check(all(env.prop(p, "State") == "running" for p in paths), "not all ten running")
+    pids = [env.prop(p, "PID") for p in paths]
+    check(len(set(pids)) == n and all(os.path.exists(f"/proc/{pid}") for pid in pids), f"PIDs {pids}")
+    for s in serials:
+        wait_until(lambda: "READY powerbtn" in serial_text(s), f"{s}: the guest to arm the power button", 30)
+
+    victim = 4
+    os.kill(pids[victim], signal.SIGKILL)
+    env.wait_state(paths[victim], "crashed")
+    reason = env.prop(paths[victim], "ExitReason")
+    check("signal 9" in reason, f"ExitReason {reason!r}")
+    mon.wait_event(paths[victim], "vm/crashed")
+    crashed = [r for r in mon.event_records(paths[victim]) if r[:2] == ["vm", "crashed"]]
+    check(len(crashed) == 1 and crashed[0][2].get("reason") == reason, f"vm/crashed records {crashed}")
+    check(env.prop(paths[victim], "PID") == 0, "PID of the crashed VM")
+
+    others = [i for i in range(n) if i != victim]
+    for i in others:
+        p = paths[i]
+        check(env.prop(p, "State") == "running" and env.prop(p, "PID") == pids[i] and env.prop(p, "ExitReason") == "",
+              f"{p} was disturbed: {env.prop(p, 'State')} PID {env.prop(p, 'PID')}")
+        info = json.loads(env.vm(p, "GetInfo")[0])
+        check(info["vmm"]["pid"] == pids[i] and info["vmm"]["state"] == "Running", f"GetInfo of {p}: {info}")
+        env.vm(p, "Pause")
+        check(env.prop(p, "State") == "paused", f"{p} after Pause")
+        env.vm(p, "Resume")
+        check(env.prop(p, "State") == "running", f"{p} after Resume")
+        check(("vm", "crashed") not in mon.events(p), f"{p} got a vm/crashed")
+
+    # The crashed one starts again (its serial file emptied, so READY is the
+    # new boot's); then the guests power off through the button.
+    open(serials[victim], "w").close()
+    env.vm(paths[victim], "Start")
+    pids.append(env.prop(paths[victim], "PID"))
+    wait_until(lambda: "READY powerbtn" in serial_text(serials[victim]), "the restarted guest to arm the button", 30)
+    for p in paths:
+        env.vm(p, "Shutdown")
+    for p in paths:
+        env.wait_state(p, "shutdown", 30)
+        mon.wait_event(p, "vm/shutdown")
+        check(env.prop(p, "ExitReason") == "the guest powered off" and env.prop(p, "PID") == 0,
+              f"{p}: ExitReason {env.prop(p, 'ExitReason')!r} PID {env.prop(p, 'PID')}")
+    check(all("INFO power button pressed" in serial_text(s) for s in serials), "a guest missed the power button")
+    wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids), "the VMM processes to go")
+    check(env.vmmd.poll() is None, "vmmd died")
+
+
+def case_install(env, opts):
+    """meson install into a DESTDIR: every file under the prefix in its standard place, and every path the
+    installed files name (activation Exec=, units, Documentation=, vmmd's default VMM) installed."""
+    meson = shutil.which("meson")
+    if not meson:
+        raise Skip("meson is not in PATH")
+    r = subprocess.run([meson, "introspect", "--buildoptions", opts.build_root], capture_output=True, text=True,
+                       timeout=60)
+    check(r.returncode == 0, f"meson introspect: {r.stderr.strip()}")
+    o = {b["name"]: b["value"] for b in json.loads(r.stdout)}
+    prefix = o["prefix"]
+    dest = os.path.join(env.tmp, "dest")
+    # --no-rebuild: the tests run on what is built; installing must not build.
+    r = subprocess.run([meson, "install", "-C", opts.build_root, "--no-rebuild", "--quiet", "--destdir", dest],
+                       capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0, f"meson install: {r.stdout.strip()} {r.stderr.strip()}")
+    root = dest + prefix
+    files = sorted(os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs)
+    outside = [f for f in files if not f.startswith(root + "/")]
+    check(files and not outside, f"installed outside the prefix {prefix}: {outside}")
+
+    def at(*parts):
+        return os.path.join(root, *parts)
+    share = o["datadir"]
+    standard = [at(o["bindir"], "vmm"), at(o["bindir"], "vmmctl"), at(o["libexecdir"], "vmmd"),
+                at(share, "dbus-1", "system.d", "org.vmm.Manager.conf"),
+                at(share, "dbus-1", "system-services", "org.vmm.Manager.service"),
+                at(share, "dbus-1", "interfaces", "org.vmm.Manager.xml"),
+                at(share, "dbus-1", "interfaces", "org.vmm.VM.xml"),
+                at("lib", "systemd", "system", "vmmd.service"), at("lib", "systemd", "system", "vmm@.service"),
+                at(share, "polkit-1", "actions", "org.vmm.policy"), at(share, "doc", "vmm", "service.md")]
+    missing = [f[len(dest):] for f in standard if f not in files]
+    check(not missing, f"not installed where expected: {missing}; installed: {[f[len(dest):] for f in files]}")
+
+    # What the installed files point at is installed too.
+    _, act = ini_keys(at(share, "dbus-1", "system-services", "org.vmm.Manager.service"))
+    _, unit = ini_keys(at("lib", "systemd", "system", "vmmd.service"))
+    _, tmpl = ini_keys(at("lib", "systemd", "system", "vmm@.service"))
+    named = [act["Exec"], unit["ExecStart"], tmpl["ExecStart"].split()[0], tmpl["ExecStop"].split()[0]]
+    named += [u["Documentation"][len("file://"):] for u in (unit, tmpl)]
+    for path in named:
+        check(os.path.exists(dest + path), f"{path} is named by an installed file but not installed")
+    # Installed binaries run (meson drops the build's rpath).
+    for exe, arg, want in ((at(o["bindir"], "vmm"), "--version", "0.1.0"),
+                           (at(o["libexecdir"], "vmmd"), "--version", "0.1.0"),
+                           (at(o["bindir"], "vmmctl"), "--help", "Usage")):
+        r = subprocess.run([exe, arg], capture_output=True, text=True, timeout=10)
+        check(r.returncode == 0 and want in r.stdout, f"installed {exe} {arg}: {r.returncode} {r.stderr}")
+    r = subprocess.run([at(o["libexecdir"], "vmmd"), "--help"], capture_output=True, text=True, timeout=10)
+    m = re.search(r"--vmm PATH.*\(default (\S+)\)", r.stdout)
+    check(m and m.group(1) == os.path.join(prefix, o["bindir"], "vmm"), f"vmmd's default VMM: {r.stdout}")
+
+
+def proc_fields(pid, name):
+    """/proc/PID/<name> as {key: value} for its "Key:\tvalue" lines."""
+    with open(f"/proc/{pid}/{name}") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def proc_limits(pid):
+    """/proc/PID/limits as {name: (soft, hard)}."""
+    out = {}
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f.readlines()[1:]:
+            m = re.match(r"(.+?)\s{2,}(\S+)\s+(\S+)", line)
+            if m:
+                out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
+def case_unprivileged(env, opts):
+    """vmmd opens the files (root's, mode 0600) and a tap; the VMM runs as --vmm-user, without
+    capabilities, with no_new_privs, its own mount and IPC namespaces and resource limits, and still
+    does its disk I/O and serial output; an adopted unprivileged VMM is still driven."""
+    if os.geteuid() != 0:
+        raise Skip("only root's vmmd switches the VMM's user")
+    sys.path.insert(0, os.path.join(opts.source_root, "tests", "guest"))
+    import run_guest
+    import pwd
+    user = pwd.getpwnam("daemon")  # not the fallback user: proves --vmm-user is what counts
+    env.stop_vmmd()
+    env.vmmd_args = ["--vmm-user", "daemon"]
+    env.start_vmmd()
+
+    # Everything the VMM uses is root's, 0600, in a 0700 directory: only vmmd can open it.
+    os.chmod(env.tmp, 0o700)
+    kernel = os.path.join(env.tmp, "kernel.elf")
+    shutil.copyfile(opts.payload, kernel)
+    img, ro_img = os.path.join(env.tmp, "disk.img"), os.path.join(env.tmp, "ro.img")
+    size = (1 << 20) + 300
+    cap = size // 512
+    run_guest.make_image(img, size)
+    run_guest.make_image(ro_img, 1 << 20)
+    for f in (kernel, img, ro_img):
+        os.chmod(f, 0o600)
+    blk_serial, serial = os.path.join(env.tmp, "blk.serial"), os.path.join(env.tmp, "confined.serial")
+    tap = f"vmmu{os.getpid() % 100000}"
+    net = os.path.exists("/dev/net/tun")
+
+    # A guest that writes its disk: the VMM has only the descriptor vmmd opened.
+    blk = env.create_args("blk", ["--kernel", kernel, "--cmdline", f"test=blk cap={cap} serial=s42",
+                                  "--memory", "size=32M", "--serial", f"file={blk_serial}", "--console", "off",
+                                  "--disk", f"path={img},serial=s42"])
+    env.vm(blk, "Start")
+    env.wait_state(blk, "shutdown", timeout=60)
+    check(env.prop(blk, "ExitReason") == "the guest powered off", f"blk ExitReason {env.prop(blk, 'ExitReason')}")
+    check("PASS blk" in serial_text(blk_serial), f"the guest's disk test: {serial_text(blk_serial)[-500:]}")
+    with open(img, "rb") as f:
+        data = f.read()
+    check(len(data) == size and data[:4096] == run_guest.seeded_pattern(4096, 1), "the guest's writes are not in the image")
+    check(os.stat(img).st_uid == 0 and os.stat(img).st_mode & 0o777 == 0o600, "the image changed hands")
+
+    extra = ["--disk", f"path={ro_img},readonly=on"]
+    if net:
+        extra += ["--net", f"tap={tap},ip=192.168.251.1,mask=255.255.255.0"]
+    args = payload_args(opts, "test=powerbtn timeout=120", f"file={serial}", extra)
+    confined = env.create_args("confined", ["--kernel", kernel] + args[2:])
+    env.vm(confined, "Start")
+    pid = env.prop(confined, "PID")
+    wait_until(lambda: "READY powerbtn" in serial_text(serial), "the confined guest's serial output")
+
+    st = proc_fields(pid, "status")
+    check(st["Uid"].split() == [str(user.pw_uid)] * 4, f"VMM Uid {st['Uid']}")
+    check(st["Gid"].split() == [str(user.pw_gid)] * 4, f"VMM Gid {st['Gid']}")
+    check(st["Groups"].strip() == "", f"VMM supplementary groups {st['Groups']!r}")
+    for c in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        check(int(st[c], 16) == 0, f"VMM {c} {st[c]}")
+    check(st["NoNewPrivs"] == "1", f"VMM NoNewPrivs {st['NoNewPrivs']}")
+    for ns in ("mnt", "ipc"):
+        mine, vmmd = os.readlink(f"/proc/{pid}/ns/{ns}"), os.readlink(f"/proc/{env.vmmd.pid}/ns/{ns}")
+        check(mine != vmmd, f"the VMM shares vmmd's {ns} namespace {mine}")
+    # Soft = hard = the VMM's share, never above vmmd's own hard limit (the
+    # VMM gets less, not more).
+    lim, vmmd_lim = proc_limits(pid), proc_limits(env.vmmd.pid)
+
+    def limited(name, value):
+        hard = vmmd_lim[name][1]
+        want = str(value if hard == "unlimited" else min(value, int(hard)))
+        check(lim[name] == (want, want), f"VMM {name} {lim[name]}, expected {want}")
+    limited("Max open files", 4096)
+    limited("Max core file size", 0)
+    limited("Max locked memory", 32 << 20)
+    with open(f"/proc/{pid}/maps") as f:
+        asan = "libasan" in f.read()
+    if asan:  # ASan reserves terabytes of shadow memory: no address-space limit there
+        check(lim["Max address space"] == vmmd_lim["Max address space"], f"ASan VMM {lim['Max address space']}")
+    else:
+        limited("Max address space", (32 << 20) + (4 << 30))
+    with open(os.path.join(env.run, "confined.config.json")) as f:
+        ran = json.load(f)
+    check(ran["payload"]["kernel"].startswith("/dev/fd/") and
+          all(d["path"].startswith("/dev/fd/") for d in ran["disks"]) and ran["serial"]["file"].startswith("/dev/fd/"),
+          f"the VMM's configuration names paths, not descriptors: {ran}")
+    if net:
+        check(ran["net"][0].get("fds") and not ran["net"][0].get("tap"), f"net not handed over: {ran['net']}")
+        with open(f"/sys/class/net/{tap}/flags") as f:
+            check(int(f.read(), 16) & 1, f"tap {tap} is not up")
+        addr = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", tap], capture_output=True, text=True)
+        check("192.168.251.1/24" in addr.stdout, f"tap {tap} address: {addr.stdout} {addr.stderr}")
+    # Nothing the configuration names is reachable by path for the VMM user.
+    for path in (kernel, img, serial):
+        r = subprocess.run(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
+                            "cat", path], capture_output=True)
+        check(r.returncode != 0, f"the VMM user can read {path} by itself: the test proves nothing")
+
+    # Re-adoption of an unprivileged VMM: kill -9 of vmmd, the next one drives it.
+    env.stop_vmmd(signal.SIGKILL)
+    env.start_vmmd()
+    check(env.prop(confined, "State") == "running" and env.prop(confined, "PID") == pid, "adoption after restart")
+    env.vm(confined, "Shutdown")
+    env.wait_state(confined, "shutdown")
+    check("INFO power button pressed" in serial_text(serial), "the adopted guest did not see the power button")
+    if net:
+        wait_until(lambda: not os.path.exists(f"/sys/class/net/{tap}"), "the tap to go with its VMM")
+
+
+def tick_numbers(path):
+    return [int(m.group(1)) for m in re.finditer(r"^TICK (\d+) \d+$", serial_text(path), re.M)]
+
+
+def case_snapshot(env, opts):
+    """VM.Snapshot of the paused guest, PowerOff, Manager.RestoreVM (vmmctl restore): the VM comes back
+    paused, and after Resume the guest's ticks go on from the snapshot to the end, booted once. Snapshot
+    of a running VM and RestoreVM of a running one are InvalidState; a damaged copy fails RestoreVM."""
+    serial = os.path.join(env.tmp, "snap.serial")
+    mon = env.monitor()
+    ticks = 120
+    path = env.create_json("snap", {
+        "payload": {"kernel": opts.payload, "cmdline": f"test=snapshot ticks={ticks} period_ms=20"},
+        "memory": {"size": 32 << 20}, "serial": {"mode": "File", "file": serial}, "console": {"mode": "Off"}})
+    # The VMM writes the snapshot as the VMM user: the directory must be reachable and writable by it.
+    snap = tempfile.mkdtemp(prefix="vmm-dbus-snap-")
+    os.chmod(snap, 0o777)
+    url = "file://" + snap
+    try:
+        env.vm(path, "Start")
+        wait_until(lambda: len(tick_numbers(serial)) >= 10, "10 ticks", timeout=20)
+        env.expect_error("org.vmm.Error.InvalidState", path, "org.vmm.VM", "Snapshot", url)
+        env.expect_error("org.vmm.Error.InvalidState", MANAGER, "org.vmm.Manager", "RestoreVM", "snap", url)
+        env.vm(path, "Pause")
+        env.call(path, "org.vmm.VM", "Snapshot", "s", url)
+        mon.wait_event(path, "vm/snapshotted")
+        check(env.prop(path, "State") == "paused", "State after Snapshot")
+        time.sleep(0.2)
+        before = tick_numbers(serial)
+        check(before and before[-1] < ticks, f"the guest finished before the snapshot: {before[-3:]}")
+        env.vm(path, "PowerOff")
+
+        # A damaged copy (the memory file cut short), readable by the VMM user as the original is.
+        bad = snap + "-bad"
+        shutil.copytree(snap, bad)
+        st = os.stat(os.path.join(snap, "memory"))
+        for name in os.listdir(bad):
+            os.chown(os.path.join(bad, name), st.st_uid, st.st_gid)
+        os.chown(bad, st.st_uid, st.st_gid)
+        os.truncate(os.path.join(bad, "memory"), st.st_size - 4096)
+        env.expect_error("org.vmm.Error.VmmFailed", MANAGER, "org.vmm.Manager", "RestoreVM", "snap",
+                         "file://" + bad)
+        reason = env.prop(path, "ExitReason")
+        check("truncated" in reason, f"ExitReason after the damaged restore: {reason!r}")
+
+        env.vmmctl("restore", "snap", snap)
+        check(env.prop(path, "State") == "paused", "State after RestoreVM")
+        time.sleep(0.3)
+        check(tick_numbers(serial) == before, "the restored guest ran before Resume")
+        env.vmmctl("resume", "snap")
+        env.wait_state(path, "shutdown", timeout=30)
+        got = tick_numbers(serial)
+        check(got == list(range(1, ticks + 1)), f"ticks across the restore: {got[:3]}...{got[-3:]} "
+              f"({len(got)}), expected 1..{ticks} once each")
+        text = serial_text(serial)
+        check(text.count("BOOT ") == 1 and "PASS snapshot" in text, "one boot and PASS snapshot in the serial log")
+        in_order(mon.events(path), [("vm", "snapshotting"), ("vm", "snapshotted"), ("vm", "restoring"),
+                                    ("vm", "restored"), ("vm", "resuming"), ("vm", "resumed")], "snapshot events")
+    finally:
+        shutil.rmtree(snap, ignore_errors=True)
+        shutil.rmtree(snap + "-bad", ignore_errors=True)
+
+
 CASES = {
     "contract": (case_contract, False),
     "lifecycle": (case_lifecycle, True),
@@ -910,6 +1343,11 @@ CASES = {
     "polkit": (case_polkit, False),
     "console": (case_console, True),
     "units": (case_units, None),
+    "activation": (case_activation, True),
+    "ten-vms": (case_ten_vms, True),
+    "install": (case_install, None),
+    "unprivileged": (case_unprivileged, True),
+    "snapshot": (case_snapshot, True),
 }
 
 

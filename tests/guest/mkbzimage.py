@@ -106,6 +106,9 @@ def main():
     args = ap.parse_args()
     with open(args.elf, "rb") as f:
         pm, mem_size = flat_image(f.read())
+    # syssize counts 16-byte units and loaders read all of them: pad, as
+    # Linux's arch/x86/boot/tools/build does.
+    pm += bytes(-len(pm) % 16)
     # The loader reserves init_size from the load address: code, data, bss
     # and stacks, page aligned.
     init_size = (mem_size + 0xFFF) & ~0xFFF

@@ -3,7 +3,7 @@
 """Runs one case of the `guest` suite: the project's payload under `vmm`.
 
 Usage: run_guest.py --vmm VMM --elf PAYLOAD.elf --pvh PAYLOAD-pvh.elf
-                    --bzimage PAYLOAD.bzImage --case CASE [--keep]
+                    --bzimage PAYLOAD.bzImage --case CASE [--keep] [--landlock]
 
 Starts `vmm` with the case's options (kernel flavour, command line,
 initramfs, serial mode, --event-monitor, --api-socket), talks to the API
@@ -16,6 +16,7 @@ The payload's side of each case is tests/guest/payload/tests.c; the output
 protocol (BOOT/INFO/FAIL/PASS lines) is described in payload/payload.h.
 """
 import argparse
+import ctypes
 import errno
 import fcntl
 import json
@@ -65,6 +66,16 @@ def kvm_unusable():
         os.close(fd)
     if version != KVM_API_VERSION:
         return f"/dev/kvm: API version {version}, expected {KVM_API_VERSION}"
+    return None
+
+
+def landlock_unusable():
+    """None when the kernel has Landlock, else the reason (vmm --landlock refuses to run without it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    # landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) returns the ABI version.
+    if libc.syscall(ctypes.c_long(444), None, ctypes.c_size_t(0), ctypes.c_uint32(1)) < 0:
+        return f"no Landlock in this kernel: {os.strerror(ctypes.get_errno())}"
     return None
 
 
@@ -155,6 +166,8 @@ class Vmm:
         if initramfs:
             args += ["--initramfs", initramfs]
         args += list(extra)
+        if self.opts.landlock:
+            args.append("--landlock")
         self.command = args
         stdin = subprocess.DEVNULL
         if stdin_pipe:
@@ -356,6 +369,17 @@ class Vmm:
 
 # ---------------------------------------------------------------- checks
 
+def expect_api_error(vm, action, args, code):
+    """The request must fail with this error code (and not take the VMM down)."""
+    try:
+        vm.api(action, args)
+    except Failure as e:
+        if f"'code': '{code}'" not in str(e):
+            raise Failure(f"{action} {args}: wanted {code}, got {e}")
+        return
+    raise Failure(f"{action} {args} succeeded; wanted {code}")
+
+
 def expect_pass(vm, test):
     lines = vm.lines()
     fails = [l for l in lines if l.startswith("FAIL ")]
@@ -468,6 +492,239 @@ def case_pause_resume(vm, opts):
         raise Failure("vm/resumed came before vm/paused")
 
 
+# ------------------------------------------------------ snapshot/restore
+
+class RestoredVmm(Vmm):
+    """A `vmm --restore` process; the snapshots here are of --serial tty VMs,
+    so the restored guest's serial output is on its stdout."""
+
+    def start_restore(self, source, prefault=False, timeout=30):
+        self.serial_mode = "tty"
+        self.deadline = time.monotonic() + timeout
+        url = f"source_url=file://{source}" + (",prefault=on" if prefault else "")
+        self.command = [self.opts.vmm, "--restore", url, "--event-monitor", f"path={self.events_path}",
+                        "--api-socket", f"path={self.api_path}"]
+        self.proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.stdout_reader = Reader(self.proc.stdout.fileno(), "stdout")
+        self.stderr_reader = Reader(self.proc.stderr.fileno(), "stderr")
+        self.stdout_reader.start()
+        self.stderr_reader.start()
+        self.serial_reader = self.stdout_reader
+
+
+def wait_events(vm, *wanted, timeout=5.0):
+    """expect_events, allowing the monitor's writer thread time to catch up."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            return expect_events(vm, *wanted)
+        except Failure:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
+
+
+def take_snapshot(vm, opts, ticks, at_tick, disk=None, memory="64M", cpus="boot=1"):
+    """Boots test=snapshot (with a virtio-blk disk when given), pauses it at
+    TICK at_tick, snapshots it into <work>/snap and kills the VMM; returns
+    (snapshot dir, TICK lines seen)."""
+    extra = ("--disk", f"path={disk}") if disk else ()
+    vm.start(opts.elf, f"test=snapshot ticks={ticks} period_ms=20 blk={1 if disk else 0}", timeout=60, extra=extra,
+             memory=memory, cpus=cpus)
+    vm.wait_for(rf"TICK {at_tick} \d+", f"{at_tick} timer ticks")
+    snap = os.path.join(vm.work, "snap")
+    os.mkdir(snap)
+    try:
+        vm.api("vm.snapshot", {"destination_url": f"file://{snap}"})
+        raise Failure("vm.snapshot of a running VM succeeded; it must be paused first")
+    except Failure as e:
+        if "InvalidState" not in str(e):
+            raise
+    vm.api("vm.pause")
+    for bad in ({"destination_url": snap}, {"destination_url": "file://" + os.path.join(snap, "missing")}, {}):
+        try:
+            vm.api("vm.snapshot", bad)
+            raise Failure(f"vm.snapshot with {bad} succeeded")
+        except Failure as e:
+            if "InvalidArgs" not in str(e) and "Failed" not in str(e):
+                raise
+    vm.api("vm.snapshot", {"destination_url": f"file://{snap}"})
+    got = wait_events(vm, "vm/paused", "vm/snapshotting", "vm/snapshotted")
+    if got.index("vm/snapshotting") > got.index("vm/snapshotted"):
+        raise Failure("vm/snapshotted came before vm/snapshotting")
+    for name in ("config.json", "state.bin", "memory"):
+        if not os.path.isfile(os.path.join(snap, name)):
+            raise Failure(f"the snapshot has no {name}")
+    if os.path.getsize(os.path.join(snap, "memory")) != 64 << 20:
+        raise Failure("the memory file is not the guest's 64 MiB")
+    time.sleep(0.2)  # serial output queued before the pause drains
+    before = tick_lines(vm)
+    vm.stop()
+    return snap, before
+
+
+def run_restored(vm, work_name, body):
+    """Runs body(restored) with a RestoredVmm in its own work directory and
+    reports its logs when body fails."""
+    work = os.path.join(vm.work, work_name)
+    os.mkdir(work)
+    restored = RestoredVmm(vm.opts, work, vm.case)
+    try:
+        body(restored)
+    except Failure:
+        restored.stop()
+        print("=== the restored VMM:")
+        restored.report()
+        raise
+    finally:
+        restored.stop()
+
+
+def check_ticks_go_on(vm, before, ticks):
+    """The restored guest's TICK lines continue those before the snapshot up
+    to the last, with the CPL3 counter never going back."""
+    last_tick, last_count = (int(x) for x in before[-1].split()[1:])
+    after = [tuple(int(x) for x in l.split()[1:]) for l in tick_lines(vm)]
+    if not after:
+        raise Failure("no TICK line from the restored guest")
+    if [t for t, _ in after] != list(range(last_tick + 1, ticks + 1)):
+        raise Failure(f"the restored guest's ticks are {after[0][0]}..{after[-1][0]}, "
+                      f"expected {last_tick + 1}..{ticks} (it must go on from the snapshot, not start over)")
+    if after[0][1] < last_count:
+        raise Failure(f"the CPL3 counter restarted: {after[0][1]} after restore, {last_count} before")
+    if any(l.startswith("BOOT ") for l in vm.lines()):
+        raise Failure("the restored guest booted again")
+    expect_pass(vm, "snapshot")
+
+
+def case_snapshot_again(vm, opts, memory):
+    """Two vCPUs; the restored VM snapshots again into the directory it was
+    restored from (whose memory file its RAM may be mapping), and a third
+    process restores that second snapshot. shared=on memory is restored by
+    copying, private memory by mapping the file."""
+    ticks = 150
+    snap, before = take_snapshot(vm, opts, ticks, 15, memory=memory, cpus="boot=2")
+    again = []
+
+    def second(restored):
+        restored.start_restore(snap, timeout=60)
+        restored.api("vm.resume")
+        restored.wait_for(r"TICK 60 \d+", "tick 60 after the restore")
+        restored.api("vm.pause")
+        restored.api("vm.snapshot", {"destination_url": f"file://{snap}"})
+        time.sleep(0.2)
+        again.extend(tick_lines(restored))
+        restored.api("vm.resume")
+        expect_clean_exit(restored)
+        check_ticks_go_on(restored, before, ticks)
+
+    def third(restored):
+        restored.start_restore(snap, timeout=60)
+        restored.api("vm.resume")
+        expect_clean_exit(restored)
+        check_ticks_go_on(restored, again, ticks)
+
+    run_restored(vm, "restored", second)
+    run_restored(vm, "restored-again", third)
+
+
+def case_snapshot_restore(vm, opts):
+    ticks = 150
+    disk = os.path.join(vm.work, "disk.img")
+    make_image(disk, 1 << 20)
+    snap, before = take_snapshot(vm, opts, ticks, 15, disk)
+    if int(before[-1].split()[1]) >= ticks:
+        raise Failure("the guest finished before it could be snapshotted")
+
+    def body(restored):
+        restored.start_restore(snap, prefault=True, timeout=60)
+        info = restored.api("vm.info")
+        if info.get("state") != "Paused":
+            raise Failure(f"the restored VM is {info.get('state')}, expected Paused until vm.resume")
+        time.sleep(0.3)
+        if tick_lines(restored):
+            raise Failure("the restored guest ran before vm.resume")
+        restored.api("vm.resume")
+        expect_clean_exit(restored)
+        check_ticks_go_on(restored, before, ticks)
+        # The restored guest's last write, as the disk holds it (64 sectors in turn).
+        with open(disk, "rb") as f:
+            f.seek((ticks % 64) * 512)
+            if f.read(512) != seeded_pattern(512, ticks):
+                raise Failure(f"the disk's sector {ticks % 64} does not hold tick {ticks}'s pattern")
+        got = expect_events(restored, "vm/restoring", "vm/restored", "vm/resuming", "vm/resumed", "vm/shutdown")
+        if "vm/booting" in got or got.index("vm/restored") > got.index("vm/resumed"):
+            raise Failure(f"restore events out of order: {got}")
+
+    run_restored(vm, "restored", body)
+
+
+def case_snapshot_damaged(vm, opts):
+    snap, _ = take_snapshot(vm, opts, 100000, 3)
+
+    def variant(name, damage):
+        d = os.path.join(vm.work, name)
+        shutil.copytree(snap, d)
+        damage(d)
+        return d
+
+    def truncate_memory(d):
+        os.truncate(os.path.join(d, "memory"), (64 << 20) - 4096)
+
+    def flip_state_byte(d):
+        p = os.path.join(d, "state.bin")
+        data = bytearray(open(p, "rb").read())
+        data[len(data) // 2] ^= 0x01
+        open(p, "wb").write(bytes(data))
+
+    def wrong_version(d):
+        p = os.path.join(d, "state.bin")
+        data = bytearray(open(p, "rb").read())
+        struct.pack_into("<I", data, 8, 2)
+        open(p, "wb").write(bytes(data))
+
+    def other_config(d):
+        # A configuration that is valid but not the one the state was taken with.
+        p = os.path.join(d, "config.json")
+        cfg = json.load(open(p))
+        cfg["memory"]["size"] = 128 << 20
+        open(p, "w").write(json.dumps(cfg))
+
+    def other_memory(d):
+        os.truncate(os.path.join(d, "memory"), 128 << 20)
+
+    def no_state(d):
+        os.unlink(os.path.join(d, "state.bin"))
+
+    cases = [
+        ("truncated-memory", truncate_memory, "truncated"),
+        ("flipped-state", flip_state_byte, "checksum mismatch"),
+        ("wrong-version", wrong_version, "format version 2"),
+        ("other-config", other_config, "is not the configuration"),
+        ("other-memory", other_memory, "the snapshot's RAM is 67108864"),
+        ("no-state", no_state, "state.bin"),
+    ]
+    for name, damage, why in cases:
+        d = variant(name, damage)
+        p = subprocess.run([opts.vmm, "--restore", f"source_url=file://{d}"], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=20)
+        if p.returncode == 0 or why not in p.stderr or "cannot restore" not in p.stderr:
+            raise Failure(f"restore of the {name} snapshot: exit {p.returncode}, stderr {p.stderr.strip()!r}; "
+                          f"expected a non-zero exit and an error naming '{why}'")
+
+    # The same snapshot undamaged restores: the refusals above are the damage's.
+    def body(restored):
+        restored.start_restore(variant("intact", lambda d: None))
+        info = restored.api("vm.info")
+        if info.get("state") != "Paused":
+            raise Failure(f"the intact copy restored as {info.get('state')}, expected Paused")
+        restored.api("vm.resume")
+        restored.wait_for(r"TICK \d+ \d+", "a tick from the intact copy")
+
+    run_restored(vm, "restored", body)
+
+
 def case_usermode(vm, opts):
     vm.start(opts.elf, "test=usermode")
     expect_clean_exit(vm)
@@ -505,6 +762,36 @@ def case_reboot(vm, opts, method):
     got = expect_events(vm, "vm/rebooting", "vm/rebooted", "vm/shutdown")
     if got.index("vm/rebooting") > got.index("vm/rebooted"):
         raise Failure("vm/rebooted came before vm/rebooting")
+
+
+def case_landlock(vm, opts):
+    """--landlock in the real VMM: the kernel it was started with stays
+    readable for a reboot, but a file put at that path afterwards (another
+    inode, which no rule names) is refused, and the VMM says so."""
+    kernel = os.path.join(vm.work, "kernel.elf")
+    shutil.copyfile(opts.pvh, kernel)
+    share = os.path.join(vm.work, "share")
+    os.mkdir(share)
+    extra = ["--landlock-rules", f"path={share},access=r"]
+    if not opts.landlock:
+        extra.append("--landlock")
+    vm.start(kernel, "test=powerbtn", extra=extra, timeout=30)
+    vm.wait_for(r"READY powerbtn", "the guest to arm the power button")
+    vm.api("vm.reboot")
+    vm.wait_for(r"READY powerbtn", "the guest to boot again", count=2)
+    shutil.copyfile(opts.pvh, kernel + ".new")
+    os.rename(kernel + ".new", kernel)
+    vm.api("vm.reboot")
+    rc = vm.wait_exit("vmm to fail the reboot")
+    if rc == 0:
+        raise Failure("vmm rebooted from a kernel file no Landlock rule names")
+    err = vm.stderr_reader.text()
+    if "Permission denied" not in err:
+        raise Failure(f"vmm failed without a Landlock denial on stderr: {err.strip()[-300:]!r}")
+    reasons = [p.get("reason") for s, e, p in vm.events() if (s, e) == ("vm", "crashed") and p]
+    if reasons != ["reboot failed"]:
+        raise Failure(f"vm/crashed reasons {reasons}, expected ['reboot failed']")
+    expect_events(vm, "vm/rebooted", "vm/crashed", "vm/shutdown")
 
 
 def case_triple_fault(vm, opts):
@@ -593,6 +880,36 @@ def case_virtio_blk(vm, opts, direct):
         raise Failure(f"no virtio-device/activated for _disk0 (got {got})")
     if not any(e == "reset" and p == {"id": "_disk0"} for _, e, p in got):
         raise Failure(f"no virtio-device/reset for _disk0 (got {got})")
+
+
+def case_virtio_blk_throttle(vm, opts):
+    """A rate-limited disk: 4 ops up front, then one per 25 ms (ops_size=4,
+    ops_refill_time=100), so 40 requests cannot finish in less than 0.9 s.
+    Only a lower bound: throttling is the behaviour, a slow host is not."""
+    img = os.path.join(vm.work, "disk.img")
+    make_image(img, 1 << 20)
+    n, size, refill_ms = 40, 4, 100
+    started = time.monotonic()
+    vm.start(opts.elf, f"test=blk-throttle requests={n}",
+             extra=["--disk", f"path={img},ops_size={size},ops_refill_time={refill_ms}"], stdin_pipe=True,
+             timeout=60)
+    vm.wait_for(rf"READY blk-throttle {n}", "the throttled requests")
+    took = time.monotonic() - started
+    least = (n - size) * refill_ms / size / 1000
+    print(f"INFO {n} requests took {took:.3f} s (at least {least:.3f} s)")
+    counters = vm.api("vm.counters")
+    disk = counters.get("_disk0", {}) if isinstance(counters, dict) else {}
+    print(f"INFO _disk0 counters: {json.dumps(disk)}")
+    vm.send_serial("\n")
+    expect_clean_exit(vm)
+    expect_pass(vm, "blk-throttle")
+    if took < least:
+        raise Failure(f"{n} requests took {took:.3f} s, the limit allows no less than {least:.3f} s")
+    if disk.get("get_id_ops", 0) + disk.get("read_ops", 0) != n:
+        raise Failure(f"the disk saw {disk.get('get_id_ops')} GET_IDs and {disk.get('read_ops')} reads, "
+                      f"the guest sent {n}")
+    if not isinstance(disk.get("throttled"), int) or disk["throttled"] < 1:
+        raise Failure(f"no request was throttled: {disk.get('throttled')}")
 
 
 def case_virtio_rng(vm, opts):
@@ -838,7 +1155,7 @@ def case_virtio_balloon(vm, opts, shared, reporting):
     """Inflating 16 MiB the guest had touched gives it back: the VMM's RSS drops."""
     memory = "64M,shared=on" if shared else "64M"
     balloon = "size=16M,deflate_on_oom=on" + (",free_page_reporting=on" if reporting else "")
-    vm.start(opts.elf, f"test=balloon pages=4096 reporting={int(reporting)}", memory=memory,
+    vm.start(opts.elf, f"test=balloon pages=4096 reporting={int(reporting)} resize_pages=2048", memory=memory,
              extra=["--balloon", balloon], stdin_pipe=True)
     vm.wait_for(r"READY balloon-touched", "the guest to touch its memory")
     before = rss_kib(vm.proc.pid)
@@ -856,8 +1173,97 @@ def case_virtio_balloon(vm, opts, shared, reporting):
             or (reporting and c.get("reported_bytes") != 2 << 20):
         raise Failure(f"_balloon counters: {c}")
     vm.send_serial("\n")
+    vm.wait_for(r"READY balloon-resize", "the guest to deflate")
+    # Hostile or unsupported resizes change nothing.
+    for args, code in (({"desired_balloon": 65 << 20}, "InvalidArgs"), ({"desired_balloon": -1}, "InvalidArgs"),
+                       ({"desired_balloon": "8M"}, "InvalidArgs"), ({}, "InvalidArgs"),
+                       ({"desired_balloon": 8 << 20, "size": 1}, "InvalidArgs"),
+                       ({"desired_vcpus": 2}, "NotSupported")):
+        expect_api_error(vm, "vm.resize", args, code)
+    vm.api("vm.resize", {"desired_balloon": 8 << 20})
+    vm.wait_for(r"READY balloon-resized", "the guest to see the new target")
+    c = vm.api("vm.counters").get("_balloon", {})
+    size = vm.api("vm.info")["config"]["balloon"]["size"]
+    print(f"INFO after vm.resize: target_pages {c.get('target_pages')} actual_pages {c.get('actual_pages')} "
+          f"config size {size}")
+    if c.get("target_pages") != 2048 or c.get("actual_pages") != 2048 or size != 8 << 20:
+        raise Failure(f"after vm.resize: _balloon counters {c}, config balloon size {size}")
+    vm.send_serial("\n")
     expect_clean_exit(vm)
     expect_pass(vm, "balloon")
+
+
+def case_hotplug(vm, opts):
+    """ACPI PCI hotplug: vm.add-disk while the guest runs, the guest finds the
+    slot in PCIU and the function on the bus and does I/O on it;
+    vm.remove-device, the guest sees PCID and ejects; only then is the disk
+    gone from the bus, the configuration and the counters. With --landlock a
+    path the rules do not cover is refused and one they cover works."""
+    img = os.path.join(vm.work, "hot.img")
+    make_image(img, 1 << 20)
+    with open(img, "r+b") as f:
+        f.write(seeded_pattern(512, 7))
+    extra = []
+    if opts.landlock:
+        extra = ["--landlock-rules", f"path={vm.work},access=rw"]
+        outside = tempfile.mkdtemp(prefix="vmm-hotplug-outside-")
+        denied = os.path.join(outside, "other.img")
+        make_image(denied, 1 << 20)
+    vm.start(opts.elf, "test=hotplug", extra=extra)
+    vm.wait_for(r"READY hotplug-add", "the guest to be ready")
+    # Hostile bodies: each refused, nothing added.
+    for args in ({}, {"path": 5}, {"path": img, "bogus": 1}, {"path": img, "num_queues": -1},
+                 {"path": os.path.join(vm.work, "missing.img")}):
+        expect_api_error(vm, "vm.add-disk", args, "InvalidArgs")
+    expect_api_error(vm, "vm.remove-device", {"id": "_disk0"}, "InvalidArgs")
+    expect_api_error(vm, "vm.remove-device", {}, "InvalidArgs")
+    if opts.landlock:
+        try:
+            vm.api("vm.add-disk", {"path": denied})
+            raise Failure("--landlock let a hot-added disk outside the rules through")
+        except Failure as e:
+            if "--landlock" not in str(e):
+                raise Failure(f"the refusal does not name --landlock: {e}")
+        shutil.rmtree(outside, ignore_errors=True)
+    got = vm.api("vm.add-disk", {"path": img, "id": "hot0"})
+    if got.get("id") != "hot0" or not re.fullmatch(r"0000:00:[0-1][0-9a-f]\.0", got.get("bdf", "")):
+        raise Failure(f"vm.add-disk answered {got}")
+    expect_api_error(vm, "vm.add-disk", {"path": img, "id": "hot0"}, "InvalidArgs")  # the id is taken
+    disks = vm.api("vm.info")["config"].get("disks", [])
+    if [d.get("id") for d in disks] != ["hot0"] or disks[0].get("path") != img:
+        raise Failure(f"vm.info's disks after vm.add-disk: {disks}")
+    # A restore would rebuild the functions in other slots: no snapshot.
+    vm.api("vm.pause")
+    snap = os.path.join(vm.work, "snap")
+    os.mkdir(snap)
+    expect_api_error(vm, "vm.snapshot", {"destination_url": f"file://{snap}"}, "NotSupported")
+    vm.api("vm.resume")
+    slot = int(got["bdf"].split(":")[2].split(".")[0], 16)
+    vm.wait_for(rf"READY hotplug-io slot={slot}\b", "the guest to use the hot-added disk")
+    vm.api("vm.remove-device", {"id": "hot0"})
+    expect_api_error(vm, "vm.remove-device", {"id": "hot0"}, "InvalidState")  # asked already
+    vm.wait_for(r"READY hotplug-gone", "the guest to eject the disk")
+    deadline = time.monotonic() + 5
+    while vm.api("vm.info")["config"].get("disks") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if vm.api("vm.info")["config"].get("disks"):
+        raise Failure("the disk is still in the configuration after the guest ejected it")
+    c = vm.api("vm.counters")
+    print(f"INFO pci_hotplug counters: {json.dumps(c.get('pci_hotplug'))}")
+    hp = c.get("pci_hotplug", {})
+    if "hot0" in c or hp.get("plugs") != 1 or hp.get("unplug_requests") != 1 or hp.get("ejects") != 1 \
+            or hp.get("bad_accesses", 0) < 3:
+        raise Failure(f"counters after the eject: hot0 {c.get('hot0')}, pci_hotplug {hp}")
+    expect_clean_exit(vm)
+    expect_pass(vm, "hotplug")
+    with open(img, "rb") as f:
+        f.seek(512)
+        if f.read(512) != seeded_pattern(512, 8):
+            raise Failure("sector 1 of the hot-added disk does not hold the guest's pattern")
+    got_events = [(e, p) for s, e, p in vm.events() if s == "vm" and e.startswith("device-")]
+    want = [("device-added", {"id": "hot0", "bdf": got["bdf"]}), ("device-removed", {"id": "hot0", "bdf": got["bdf"]})]
+    if got_events != want:
+        raise Failure(f"device events {got_events}, wanted {want}")
 
 
 CASES = {
@@ -870,15 +1276,21 @@ CASES = {
     "serial-pty": lambda vm, o: case_serial(vm, o, "pty", True),
     "serial-socket": lambda vm, o: case_serial(vm, o, "socket", True),
     "pause-resume": case_pause_resume,
+    "snapshot-restore": case_snapshot_restore,
+    "snapshot-damaged": case_snapshot_damaged,
+    "snapshot-again": lambda vm, o: case_snapshot_again(vm, o, "64M"),
+    "snapshot-shared": lambda vm, o: case_snapshot_again(vm, o, "64M,shared=on"),
     "usermode": case_usermode,
     "power-button": case_power_button,
     "reboot-i8042": lambda vm, o: case_reboot(vm, o, "i8042"),
     "reboot-acpi": lambda vm, o: case_reboot(vm, o, "acpi"),
     "triple-fault": case_triple_fault,
+    "landlock": case_landlock,
     "debug-console": case_debug_console,
     "pci-enum": case_pci_enum,
     "virtio-blk": lambda vm, o: case_virtio_blk(vm, o, False),
     "virtio-blk-direct": lambda vm, o: case_virtio_blk(vm, o, True),
+    "virtio-blk-throttle": case_virtio_blk_throttle,
     "virtio-rng": case_virtio_rng,
     "virtio-hostile": case_virtio_hostile,
     "virtio-console": case_virtio_console,
@@ -887,6 +1299,7 @@ CASES = {
     "virtio-vsock": case_virtio_vsock,
     "virtio-balloon": lambda vm, o: case_virtio_balloon(vm, o, False, False),
     "virtio-balloon-shared": lambda vm, o: case_virtio_balloon(vm, o, True, True),
+    "hotplug": case_hotplug,
 }
 
 
@@ -899,9 +1312,11 @@ def main():
     ap.add_argument("--case", required=True, choices=sorted(CASES))
     ap.add_argument("--keep", action="store_true", help="keep the work directory (printed)")
     ap.add_argument("--show-log", action="store_true", help="print the serial log and events on success too")
+    ap.add_argument("--landlock", action="store_true",
+                    help="run vmm with --landlock: the case then also shows the rules let every path it uses through")
     opts = ap.parse_args()
 
-    reason = kvm_unusable()
+    reason = kvm_unusable() or (opts.landlock and landlock_unusable())
     if reason:
         print(f"SKIP {opts.case}: {reason}")
         return SKIP

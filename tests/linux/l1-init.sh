@@ -6,7 +6,14 @@
 # reports how vmm exited. run_linux.py on the host reads the VMM-* lines.
 # /vmmtest.conf (written by run_linux.py) sets CASES, L1_MODULES, L2_CMDLINE,
 # L2_MEMORY, VMM_TIMEOUT (one vmm run), WAIT_TIMEOUT (L2 ready for the power
-# button), EXIT_TIMEOUT (vmm exit after the press) and VMM_LIBRARY_PATH.
+# button), EXIT_TIMEOUT (vmm exit after the press), VMM_LIBRARY_PATH, and
+# for the virtio case VIRTIO_TOKEN, VIRTIO_MAC and VIRTIO_WAIT_TIMEOUT (the
+# power-button wait, which there includes the device checks).
+# The virtio case gives L2 QEMU's disk (/dev/vda here, an ext4 image the host
+# made and checks afterwards), a tap, the console into a file, a balloon and
+# vsock; L1 is the other end of the network and vsock streams and prints
+# "VMM-L1-CHECK <what> rc=N <output>" lines, the console file as VMM-HVC-OUT
+# lines and vm.counters as a VMM-COUNTERS line.
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 export PATH=/sbin:/usr/sbin:/bin:/usr/bin:/usr/local/bin
@@ -45,6 +52,38 @@ wait_for_file() {
     return 0
 }
 
+# Waits until $2 holds a line matching $1, at most $3 seconds, or vmm exits ($4).
+wait_for_line() {
+    n=0
+    while ! grep -q "$1" "$2"; do
+        [ -s "$4" ] && return 1
+        [ "$n" -ge $(($3 * 5)) ] && return 1
+        usleep 200000
+        n=$((n + 1))
+    done
+}
+
+# The hotplug case's side in L1: hot-add QEMU's disk once L2 is ready, ask for
+# its removal once L2 has used it, and wait for vmm to report the eject.
+hotplug_l1() {
+    sock=$1 log=$2 rcfile=$3 timeout=$4 events=$5
+    if ! wait_for_line VMM-L2-HOTPLUG-READY "$log" "$timeout" "$rcfile"; then
+        echo "VMM-L1-FAIL L2 not ready for the hotplug within ${timeout}s"
+        return
+    fi
+    reply=$(/bin/vmm-api-call -t 20 "$sock" vm.add-disk '{"path":"/dev/vda","id":"hot0"}' 2>&1)
+    echo "VMM-L1-CHECK hotplug-add rc=$? $reply"
+    if ! wait_for_line "VMM-L2-CHECK hotplug-add" "$log" "$timeout" "$rcfile"; then
+        echo "VMM-L1-FAIL L2 did not report the hot-added disk within ${timeout}s"
+        return
+    fi
+    reply=$(/bin/vmm-api-call -t 20 "$sock" vm.remove-device '{"id":"hot0"}' 2>&1)
+    echo "VMM-L1-CHECK hotplug-remove rc=$? $reply"
+    wait_for_line '"device-removed"' "$events" "$timeout" "$rcfile"
+    echo "VMM-L1-CHECK hotplug-ejected rc=$? $(grep -o '"device-[a-z]*".*' "$events" | tr '\n' ' ')"
+    echo "VMM-COUNTERS $(/bin/vmm-api-call -t 5 "$sock" vm.counters 2>&1)"
+}
+
 run_case() {
     c=$1
     log=/tmp/l2-$c.log
@@ -55,6 +94,35 @@ run_case() {
     [ "$c" = boot-pvh ] && kernel=/l2/vmlinux
     rm -f "$log" "$rcfile" "$pidfile" "$sock"
     : > "$log"
+    console=off
+    cmdline="$L2_CMDLINE vmmtest=$c"
+    # shellcheck disable=SC2153 # WAIT_TIMEOUT comes from /vmmtest.conf
+    wait_timeout=$WAIT_TIMEOUT
+    set --
+    if [ "$c" = virtio ]; then
+        hvc=/tmp/hvc-$c.log
+        vsock=/run/vsock-$c.sock
+        console="file=$hvc"
+        cmdline="$cmdline vmmtoken=$VIRTIO_TOKEN vmmmac=$VIRTIO_MAC"
+        wait_timeout=$VIRTIO_WAIT_TIMEOUT
+        rm -f "$hvc" "$vsock" "${vsock}_5001"
+        set -- --disk path=/dev/vda \
+            --net "tap=vmmtap0,mac=$VIRTIO_MAC,ip=192.168.249.1,mask=255.255.255.0" \
+            --rng src=/dev/urandom --balloon size=64M \
+            --vsock "cid=3,socket=$vsock"
+        [ -b /dev/vda ] || echo "VMM-L1-FAIL no /dev/vda (QEMU's disk for the virtio case)"
+        # Peers for what L2 sends: TCP over the tap, vsock to host port 5001.
+        /bin/vmm-stream -t "$wait_timeout" listen tcp:7000 >/tmp/net-tx.log 2>&1 &
+        net_tx=$!
+        /bin/vmm-stream -t "$wait_timeout" listen "unix:${vsock}_5001" >/tmp/vsock-tx.log 2>&1 &
+        vsock_tx=$!
+    fi
+    if [ "$c" = hotplug ]; then
+        # QEMU's disk again, but hot-added once L2 runs (vm.add-disk).
+        [ -b /dev/vda ] || echo "VMM-L1-FAIL no /dev/vda (QEMU's disk for the hotplug case)"
+        cmdline="$cmdline vmmtoken=$VIRTIO_TOKEN"
+        wait_timeout=$VIRTIO_WAIT_TIMEOUT
+    fi
     echo "VMM-CASE-START case=$c uptime=$(uptime_s)"
     # The guest's serial console is vmm's stdout; tee shows it on ours and
     # keeps a copy the power-button case watches for the guest being ready.
@@ -63,9 +131,9 @@ run_case() {
     (
         /usr/local/bin/vmm \
             --kernel "$kernel" --initramfs /l2/initramfs.cpio \
-            --cmdline "$L2_CMDLINE vmmtest=$c" \
+            --cmdline "$cmdline" \
             --cpus boot=2 --memory "size=$L2_MEMORY" \
-            --serial tty --console off \
+            --serial tty --console "$console" "$@" \
             --api-socket "path=$sock" \
             --event-monitor "path=/tmp/events-$c.json" </dev/null 2>&1 &
         echo $! > "$pidfile"
@@ -74,22 +142,36 @@ run_case() {
     ) | tee "$log" &
     limit=$((VMM_TIMEOUT + 10))
 
-    if [ "$c" = power-button ]; then
+    if [ "$c" = power-button ] || [ "$c" = virtio ]; then
         n=0
         while ! grep -q VMM-L2-WAITING "$log" && [ ! -s "$rcfile" ]; do
-            if [ "$n" -ge $((WAIT_TIMEOUT * 5)) ]; then
-                echo "VMM-L1-FAIL L2 not waiting for the power button after ${WAIT_TIMEOUT}s"
+            if [ "$n" -ge $((wait_timeout * 5)) ]; then
+                echo "VMM-L1-FAIL L2 not waiting for the power button after ${wait_timeout}s"
                 break
             fi
             usleep 200000
             n=$((n + 1))
         done
+        if [ "$c" = virtio ] && [ ! -s "$rcfile" ]; then
+            # L2 listens for these while it waits for the power button.
+            out=$(ping -c 2 -W 5 192.168.249.2 2>&1)
+            echo "VMM-L1-CHECK ping-l2 rc=$? $(echo "$out" | tail -n 2 | tr '\n' ' ')"
+            out=$(/bin/vmm-stream -t 30 send tcp:192.168.249.2:7001 262144 2>&1)
+            echo "VMM-L1-CHECK net-rx rc=$? $out"
+            out=$(/bin/vmm-stream -t 30 send "hybrid:$vsock:5000" 65536 2>&1)
+            echo "VMM-L1-CHECK vsock-rx rc=$? $out"
+            echo "VMM-COUNTERS $(/bin/vmm-api-call -t 5 "$sock" vm.counters 2>&1)"
+        fi
         if [ ! -s "$rcfile" ]; then
             echo "VMM-API-SEND action=vm.power-button uptime=$(uptime_s)"
             reply=$(/bin/vmm-api-call -t 20 "$sock" vm.power-button 2>&1)
             echo "VMM-API action=vm.power-button rc=$? reply=$reply"
             limit=$EXIT_TIMEOUT
         fi
+    fi
+
+    if [ "$c" = hotplug ]; then
+        hotplug_l1 "$sock" "$log" "$rcfile" "$wait_timeout" "/tmp/events-$c.json"
     fi
 
     if ! wait_for_file "$rcfile" "$limit"; then
@@ -108,6 +190,13 @@ run_case() {
         echo "VMM-EXIT case=$c rc=none uptime=$(uptime_s)"
         return
     fi
+    if [ "$c" = virtio ]; then
+        wait "$net_tx"
+        echo "VMM-L1-CHECK net-tx rc=$? $(tr '\n' ' ' </tmp/net-tx.log)"
+        wait "$vsock_tx"
+        echo "VMM-L1-CHECK vsock-tx rc=$? $(tr '\n' ' ' </tmp/vsock-tx.log)"
+        sed 's/^/VMM-HVC-OUT /' "$hvc"
+    fi
     wait
     echo "VMM-EXIT case=$c rc=$(cat "$rcfile") uptime=$(uptime_s)"
     if [ -s "/tmp/events-$c.json" ]; then
@@ -119,6 +208,9 @@ for c in $CASES; do
     run_case "$c"
 done
 
+# The virtio case's disk is QEMU's: what vmm wrote to it must reach the image
+# the host reads after QEMU exits.
+sync
 echo "VMM-L1-DONE uptime=$(uptime_s)"
 poweroff -f
 while :; do sleep 60; done

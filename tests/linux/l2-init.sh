@@ -1,9 +1,18 @@
 #!/bin/busybox sh
 # /init of the L2 guest (the Linux that `vmm` boots) in the `linux` suite.
-# The case comes from the kernel command line: vmmtest=CASE.
+# The case comes from the kernel command line: vmmtest=CASE (the virtio case
+# also gets vmmtoken=, a per-run string, and vmmmac=, the MAC vmm was given).
 #   boot, boot-pvh: print the marker, power off.
 #   power-button:   print the marker, wait for KEY_POWER (the vmm's ACPI power
 #                   button, pressed through its API), then power off.
+#   hotplug:        load the virtio drivers, say ready, wait for the disk L1
+#                   hot-adds, mount it and read hello.txt, wait for it to be
+#                   ejected (L1 asks), then power off.
+#   virtio:         load the virtio drivers and use every device (disk, net,
+#                   rng, console, balloon, vsock), printing one
+#                   "VMM-L2-CHECK <device> PASS|FAIL <details>" line each;
+#                   then wait for KEY_POWER while L1 talks to the guest
+#                   (net-rx, vsock-rx) and reads vm.counters.
 # Powering off is ACPI S5, after which the vmm is expected to exit 0.
 /bin/busybox mkdir -p /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
@@ -17,6 +26,8 @@ case_name=boot
 for word in $(cat /proc/cmdline); do
     case "$word" in
         vmmtest=*) case_name=${word#vmmtest=} ;;
+        vmmtoken=*) token=${word#vmmtoken=} ;;
+        vmmmac=*) want_mac=${word#vmmmac=} ;;
     esac
 done
 
@@ -27,12 +38,215 @@ echo "VMM-L2-SLEEP 0.3s"
 usleep 300000
 echo "VMM-L2-TIMER ok uptime=$(cut -d' ' -f1 /proc/uptime)"
 
-if [ "$case_name" = power-button ]; then
-    # Fixed-feature power button -> button.ko -> input device -> evdev.ko.
+load_modules() {
     # shellcheck disable=SC2013
-    for m in $(cat /lib/modules/order); do
+    for m in $(cat "/lib/modules/$1"); do
         insmod "/lib/modules/$m.ko" || echo "VMM-L2-FAIL insmod $m"
     done
+}
+
+check() {
+    echo "VMM-L2-CHECK $1 $2 $3"
+}
+
+# Waits until path $1 exists, at most $2 seconds.
+wait_path() {
+    n=0
+    while [ ! -e "$1" ]; do
+        [ "$n" -ge $(($2 * 10)) ] && return 1
+        usleep 100000
+        n=$((n + 1))
+    done
+}
+
+mem_total_kb() {
+    sed -n 's/^MemTotal: *\([0-9]*\) kB$/\1/p' /proc/meminfo
+}
+
+# The host made an ext4 image holding hello.txt and host-data.bin; read them,
+# write from-l2.txt and l2-data.bin, and discard a deleted file's blocks
+# (fstrim); the host checks the files with debugfs and the whole file system
+# with e2fsck after the run.
+check_blk() {
+    wait_path /sys/block/vda 10 || { check blk FAIL "no /sys/block/vda"; return; }
+    mkdir -p /mnt
+    if ! mount -t ext4 /dev/vda /mnt; then
+        check blk FAIL "mount /dev/vda failed"
+        return
+    fi
+    hello=$(cat /mnt/hello.txt)
+    host_sha=$(sha256sum /mnt/host-data.bin | cut -d' ' -f1)
+    echo "written by L2 $token" > /mnt/from-l2.txt
+    dd if=/dev/urandom of=/mnt/l2-data.bin bs=65536 count=16 2>/dev/null
+    l2_sha=$(sha256sum /mnt/l2-data.bin | cut -d' ' -f1)
+    dd if=/dev/urandom of=/mnt/scratch.bin bs=65536 count=8 2>/dev/null
+    sync
+    rm /mnt/scratch.bin
+    sync
+    trim=$(fstrim -v /mnt 2>&1)
+    trim_rc=$?
+    if ! umount /mnt; then
+        check blk FAIL "umount failed"
+    elif [ "$trim_rc" -ne 0 ]; then
+        check blk FAIL "fstrim: $trim"
+    elif [ "$hello" != "hello from the host $token" ]; then
+        check blk FAIL "hello.txt reads '$hello'"
+    else
+        check blk PASS "size=$(cat /sys/block/vda/size) host-data-sha256=$host_sha l2-data-sha256=$l2_sha"
+    fi
+}
+
+# The MAC from vmm's --net mac=, pings to the tap's address in L1 (bigger
+# than the default too) and 256 KiB over TCP to a listener in L1.
+check_net() {
+    wait_path /sys/class/net/eth0 10 || { check net FAIL "no eth0"; return; }
+    mac=$(cat /sys/class/net/eth0/address)
+    if [ "$mac" != "$want_mac" ]; then
+        check net FAIL "eth0 has MAC $mac, expected $want_mac"
+        return
+    fi
+    ip link set lo up
+    ip addr add 192.168.249.2/24 dev eth0
+    ip link set eth0 up
+    if ! ping -c 2 -W 5 192.168.249.1 >/tmp/ping.log 2>&1 ||
+        ! ping -c 2 -s 1400 -W 5 192.168.249.1 >>/tmp/ping.log 2>&1; then
+        check net FAIL "ping 192.168.249.1: $(tr '\n' ' ' </tmp/ping.log)"
+        return
+    fi
+    if ! out=$(/bin/vmm-stream -t 30 send tcp:192.168.249.1:7000 262144 2>&1); then
+        check net FAIL "tcp to L1: $out"
+        return
+    fi
+    check net PASS "mac=$mac ping ok, $out"
+}
+
+check_rng() {
+    wait_path /sys/class/misc/hw_random/rng_current 10 || { check rng FAIL "no hw_random"; return; }
+    cur=$(cat /sys/class/misc/hw_random/rng_current)
+    bytes=$(head -c 64 /dev/hwrng | od -An -tx1 | tr -d ' \n')
+    case "$cur" in
+        virtio_rng*) ;;
+        *) check rng FAIL "rng_current is '$cur'"; return ;;
+    esac
+    if [ "${#bytes}" -ne 128 ] || [ -z "$(echo "$bytes" | tr -d 0)" ]; then
+        check rng FAIL "/dev/hwrng gave '$bytes'"
+        return
+    fi
+    check rng PASS "rng_current=$cur bytes=$bytes"
+}
+
+# The host side (vmm's --console file=) must hold this line afterwards.
+check_console() {
+    wait_path /dev/hvc0 10 || { check console FAIL "no /dev/hvc0"; return; }
+    if echo "VMM-HVC-HELLO $token" > /dev/hvc0; then
+        check console PASS "wrote to hvc0"
+    else
+        check console FAIL "write to /dev/hvc0 failed"
+    fi
+}
+
+# --balloon size=64M: the driver inflates 64 MiB, which leaves MemTotal.
+check_balloon() {
+    wait_path /sys/bus/virtio/drivers/virtio_balloon 10 || { check balloon FAIL "no driver"; return; }
+    dev=$(ls -d /sys/bus/virtio/drivers/virtio_balloon/virtio* 2>/dev/null)
+    [ -n "$dev" ] || { check balloon FAIL "no device bound to virtio_balloon"; return; }
+    n=0
+    while :; do
+        drop=$((mem_before - $(mem_total_kb)))
+        [ "$drop" -ge 65536 ] && break
+        if [ "$n" -ge 200 ]; then
+            check balloon FAIL "MemTotal dropped by $drop kB only"
+            return
+        fi
+        usleep 100000
+        n=$((n + 1))
+    done
+    check balloon PASS "device=${dev##*/} memtotal-drop-kb=$drop"
+}
+
+# Guest to host: vmm connects port 5001 to the unix socket <socket>_5001 in L1.
+check_vsock() {
+    wait_path /sys/bus/virtio/drivers/vmw_vsock_virtio_transport 10 || {
+        check vsock FAIL "no transport driver"
+        return
+    }
+    if out=$(/bin/vmm-stream -t 30 send vsock:2:5001 65536 2>&1); then
+        check vsock PASS "$out"
+    else
+        check vsock FAIL "to host port 5001: $out"
+    fi
+}
+
+# A listener started before the power-button wait, fed by L1: pid $2, log $3.
+check_listener() {
+    if wait "$2"; then
+        check "$1" PASS "$(cat "$3")"
+    else
+        check "$1" FAIL "$(tr '\n' ' ' <"$3")"
+    fi
+}
+
+if [ "$case_name" = virtio ]; then
+    mem_before=$(mem_total_kb)
+    load_modules order-virtio
+    check_blk
+    check_net
+    check_rng
+    check_console
+    check_balloon
+    check_vsock
+    # L1 sends to these once it sees VMM-L2-WAITING, before the press.
+    /bin/vmm-stream -t 60 listen tcp:7001 >/tmp/net-rx.log 2>&1 &
+    net_rx=$!
+    /bin/vmm-stream -t 60 listen vsock:5000 >/tmp/vsock-rx.log 2>&1 &
+    vsock_rx=$!
+    if /bin/vmm-power-key 55; then
+        check_listener net-rx "$net_rx" /tmp/net-rx.log
+        check_listener vsock-rx "$vsock_rx" /tmp/vsock-rx.log
+        echo "VMM-L2-POWEROFF reason=power-button"
+    else
+        echo "VMM-L2-FAIL power key helper rc=$?"
+    fi
+elif [ "$case_name" = hotplug ]; then
+    # No disk at boot: L1 hot-adds one (vm.add-disk), Linux's acpiphp finds
+    # it through the GED and the slot's Notify; then L1 asks for its removal
+    # and acpiphp ejects it (_EJ0).
+    load_modules order-virtio
+    slots=$(ls /sys/bus/pci/slots 2>/dev/null | wc -l)
+    [ -e /sys/block/vda ] && check hotplug-add FAIL "a vda before the hot-add"
+    echo "VMM-L2-HOTPLUG-READY slots=$slots"
+    if ! wait_path /sys/block/vda 60; then
+        check hotplug-add FAIL "no /sys/block/vda 60 s after ready ($slots hotplug slots)"
+    else
+        pci=$(readlink -f /sys/block/vda | grep -o '0000:00:[0-9a-f]*\.0' | head -n 1)
+        mkdir -p /mnt
+        if ! mount -t ext4 -o ro /dev/vda /mnt; then
+            check hotplug-add FAIL "mount of the hot-added /dev/vda failed"
+        else
+            hello=$(cat /mnt/hello.txt)
+            umount /mnt
+            if [ "$hello" = "hello from the host $token" ]; then
+                check hotplug-add PASS "pci=$pci slots=$slots size=$(cat /sys/block/vda/size)"
+            else
+                check hotplug-add FAIL "hello.txt reads '$hello'"
+            fi
+        fi
+        n=0
+        while [ -e /sys/block/vda ] || [ -e "/sys/bus/pci/devices/$pci" ]; do
+            [ "$n" -ge 600 ] && break
+            usleep 100000
+            n=$((n + 1))
+        done
+        if [ -e /sys/block/vda ] || [ -e "/sys/bus/pci/devices/$pci" ]; then
+            check hotplug-remove FAIL "$pci still there 60 s after"
+        else
+            check hotplug-remove PASS "$pci gone"
+        fi
+    fi
+    echo "VMM-L2-POWEROFF reason=hotplug-done"
+elif [ "$case_name" = power-button ]; then
+    # Fixed-feature power button -> button.ko -> input device -> evdev.ko.
+    load_modules order-power
     if /bin/vmm-power-key 55; then
         echo "VMM-L2-POWEROFF reason=power-button"
     else

@@ -14,6 +14,18 @@ Cases:
                 bzImage's payload with `lz4` (skips without it).
   power-button  L2 waits for KEY_POWER; vm.power-button through the API
                 socket; L2 powers off; vmm exits 0.
+  virtio        L2 gets virtio-blk (an ext4 image made here), -net (a tap in
+                L1), -rng, -console (into a file), -balloon and -vsock and
+                uses each with Linux's own drivers; L1 is the network and
+                vsock peer and reads vm.counters; this runner checks every
+                device's VMM-L2-CHECK/VMM-L1-CHECK lines, the console file,
+                the counters and, with debugfs and e2fsck, the image. Nested
+                mode only (L1 holds the tap and the peers).
+  hotplug       L2 boots without a disk; L1 hot-adds QEMU's (the same ext4
+                image) with vm.add-disk, L2's acpiphp finds it, L2 mounts it
+                and reads hello.txt; L1 asks vm.remove-device, acpiphp
+                ejects it, vmm reports vm/device-removed; L2 powers off.
+                Nested mode only.
 
 Ingredients come from Debian packages and are cached under --cache (the
 build directory), so a second run downloads nothing. Missing tools or an
@@ -22,11 +34,14 @@ unreachable package mirror make the test skip (exit 77) with one line.
 
 import argparse
 import fcntl
+import hashlib
+import json
 import os
 import re
 import select
 import shutil
 import signal
+import secrets
 import socket
 import struct
 import subprocess
@@ -37,11 +52,29 @@ SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
 META_PACKAGE = "linux-image-cloud-amd64"
 L1_TOP_MODULES = ["kvm-amd"]
-L2_TOP_MODULES = ["evdev", "button"]
+# The virtio case: tun for vmm's tap, QEMU's virtio disk for the L2 image.
+L1_VIRTIO_MODULES = ["tun", "virtio_pci", "virtio_blk"]
+L2_POWER_MODULES = ["evdev", "button"]
+# virtio-pci and its modules are modular in Debian's cloud kernel; ext4, jbd2,
+# crc16 and crc32c are built in (module_closure fails if that changes).
+L2_VIRTIO_MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "virtio-rng", "virtio_console",
+                     "virtio_balloon", "vmw_vsock_virtio_transport"] + L2_POWER_MODULES
+VIRTIO_MAC = "52:54:00:12:34:56"
+# Devices of the virtio case that L2 checks (VMM-L2-CHECK) and those L1
+# checks from its side (VMM-L1-CHECK).
+VIRTIO_L2_CHECKS = ["blk", "net", "rng", "console", "balloon", "vsock", "net-rx", "vsock-rx"]
+VIRTIO_L1_CHECKS = ["ping-l2", "net-rx", "vsock-rx", "net-tx", "vsock-tx"]
+VIRTIO_BALLOON_PAGES = 64 * 1024 * 1024 // 4096
+# What the virtio case's device checks may add to the bounds, seconds.
+VIRTIO_EXTRA_S = 60
 L2_CMDLINE = "console=ttyS0 panic=-1 reboot=k"
 L2_MEMORY = "512M"
 L2_CPUS = 2
-CASES = ["boot", "boot-pvh", "power-button"]
+CASES = ["boot", "boot-pvh", "power-button", "virtio", "hotplug"]
+# Cases that need L1 (its disk, tap and peers): nested mode only.
+NESTED_CASES = ("virtio", "hotplug")
+HOTPLUG_L2_CHECKS = ["hotplug-add", "hotplug-remove"]
+HOTPLUG_L1_CHECKS = ["hotplug-add", "hotplug-remove", "hotplug-ejected"]
 
 
 class Skip(Exception):
@@ -327,28 +360,33 @@ def base_image(cpio, busybox, init_script):
     cpio.copy("init", init_script, 0o755)
 
 
-def build_l2_initramfs(path, busybox, power_key, moddir):
-    if elf_interpreter(power_key) is not None:
-        raise Fail(f"{power_key} must be statically linked")
+def build_l2_initramfs(path, busybox, power_key, stream, moddir):
+    for helper in (power_key, stream):
+        if elf_interpreter(helper) is not None:
+            raise Fail(f"{helper} must be statically linked")
     cpio = Cpio(path)
     base_image(cpio, busybox, os.path.join(HERE, "l2-init.sh"))
     cpio.copy("bin/vmm-power-key", power_key, 0o755)
-    names = []
-    for ko in module_closure(moddir, L2_TOP_MODULES):
-        name = os.path.basename(ko)[:-3]
-        cpio.copy(f"lib/modules/{name}.ko", ko, 0o644)
-        names.append(name)
-    cpio.file("lib/modules/order", ("\n".join(names) + "\n").encode())
+    cpio.copy("bin/vmm-stream", stream, 0o755)
+    # One list per case, dependencies first, for l2-init.sh to insmod.
+    for order, top in (("order-power", L2_POWER_MODULES), ("order-virtio", L2_VIRTIO_MODULES)):
+        names = []
+        for ko in module_closure(moddir, top):
+            name = os.path.basename(ko)[:-3]
+            cpio.copy(f"lib/modules/{name}.ko", ko, 0o644)
+            names.append(name)
+        cpio.file(f"lib/modules/{order}", ("\n".join(names) + "\n").encode())
     cpio.close()
 
 
 def build_l1_initramfs(path, busybox, vmm, api_call, moddir, l2_kernel, l2_vmlinux, l2_initramfs, cases,
-                       args):
+                       args, token):
     if elf_interpreter(api_call) is not None:
         raise Fail(f"{api_call} must be statically linked")
     cpio = Cpio(path)
     base_image(cpio, busybox, os.path.join(HERE, "l1-init.sh"))
     cpio.copy("bin/vmm-api-call", api_call, 0o755)
+    cpio.copy("bin/vmm-stream", args.stream, 0o755)
     cpio.copy("usr/local/bin/vmm", vmm, 0o755)
     libdirs = []
     for guest_path, host_path in shared_libraries(vmm):
@@ -357,7 +395,8 @@ def build_l1_initramfs(path, busybox, vmm, api_call, moddir, l2_kernel, l2_vmlin
         if d not in libdirs:
             libdirs.append(d)
     modules = []
-    for ko in module_closure(moddir, L1_TOP_MODULES):
+    top = L1_TOP_MODULES + (L1_VIRTIO_MODULES if set(NESTED_CASES) & set(cases) else [])
+    for ko in module_closure(moddir, top):
         name = os.path.basename(ko)[:-3]
         cpio.copy(f"lib/modules/{name}.ko", ko, 0o644)
         modules.append(name)
@@ -372,8 +411,11 @@ def build_l1_initramfs(path, busybox, vmm, api_call, moddir, l2_kernel, l2_vmlin
         "L2_MEMORY": L2_MEMORY,
         "VMM_TIMEOUT": str(args.vmm_timeout),
         "WAIT_TIMEOUT": str(args.wait_timeout),
+        "VIRTIO_WAIT_TIMEOUT": str(args.wait_timeout + VIRTIO_EXTRA_S),
         "EXIT_TIMEOUT": str(args.exit_timeout),
         "VMM_LIBRARY_PATH": ":".join(libdirs),
+        "VIRTIO_TOKEN": token,
+        "VIRTIO_MAC": VIRTIO_MAC,
     }
     cpio.file("vmmtest.conf", "".join(f"{k}='{v}'\n" for k, v in conf.items()).encode())
     cpio.close()
@@ -455,17 +497,63 @@ def run_child(cmd, timeout, on_line=None):
     return slog, rc, timed_out
 
 
+def make_virtio_disk(workdir, token):
+    """The virtio case's ext4 image: (path, sha256 of host-data.bin)."""
+    mkfs = need_tool("mkfs.ext4", "makes the virtio case's disk, package e2fsprogs")
+    files = os.path.join(workdir, "disk-files")
+    os.makedirs(files)
+    with open(os.path.join(files, "hello.txt"), "w") as f:
+        f.write(f"hello from the host {token}\n")
+    data = os.urandom(1024 * 1024)
+    with open(os.path.join(files, "host-data.bin"), "wb") as f:
+        f.write(data)
+    image = os.path.join(workdir, "disk.img")
+    with open(image, "wb") as f:
+        f.truncate(32 * 1024 * 1024)
+    subprocess.run([mkfs, "-q", "-F", "-L", "vmmtest", "-d", files, image], check=True,
+                   capture_output=True)
+    return image, hashlib.sha256(data).hexdigest()
+
+
+def check_virtio_disk(image, token, l2_sha):
+    """What L2 left in the image, read here: a list of problems."""
+    problems = []
+    e2fsck = need_tool("e2fsck", "checks the virtio case's disk, package e2fsprogs")
+    debugfs = need_tool("debugfs", "reads the virtio case's disk, package e2fsprogs")
+    r = subprocess.run([e2fsck, "-fn", image], capture_output=True, text=True)
+    if r.returncode != 0:
+        problems.append(f"e2fsck -fn rc={r.returncode}: " + " / ".join(r.stdout.strip().splitlines()[-4:]))
+    r = subprocess.run([debugfs, "-R", "cat /from-l2.txt", image], capture_output=True, text=True)
+    if r.stdout != f"written by L2 {token}\n":
+        problems.append(f"/from-l2.txt in the image reads {r.stdout!r} ({r.stderr.strip().splitlines()[-1:]})")
+    dumped = image + ".l2-data.bin"
+    if os.path.exists(dumped):
+        os.unlink(dumped)
+    subprocess.run([debugfs, "-R", f"dump /l2-data.bin {dumped}", image], capture_output=True)
+    if not os.path.exists(dumped):
+        problems.append("/l2-data.bin is not in the image")
+    else:
+        with open(dumped, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+        if sha != l2_sha:
+            problems.append(f"/l2-data.bin in the image has sha256 {sha}, L2 wrote {l2_sha}")
+    return problems
+
+
 def run_nested(args, cases, vmlinuz, vmlinux, moddir, busybox, workdir):
     qemu = need_tool("qemu-system-x86_64", "runs the L1 Linux, package qemu-system-x86")
     l2_cpio = os.path.join(workdir, "l2-initramfs.cpio")
     l1_cpio = os.path.join(workdir, "l1-initramfs.cpio")
-    build_l2_initramfs(l2_cpio, busybox, args.power_key, moddir)
+    build_l2_initramfs(l2_cpio, busybox, args.power_key, args.stream, moddir)
     build_l1_initramfs(l1_cpio, busybox, args.vmm, args.api_call, moddir, vmlinuz, vmlinux, l2_cpio, cases,
-                       args)
+                       args, args.token)
     cmd = [qemu, "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2",
            "-nographic", "-no-reboot", "-nic", "none",
            "-kernel", vmlinuz, "-initrd", l1_cpio,
            "-append", f"console=ttyS0 panic=-1 loglevel={args.l1_loglevel}"]
+    if set(NESTED_CASES) & set(cases):
+        # L1 sees it as /dev/vda and gives it to vmm as L2's disk.
+        cmd += ["-drive", f"file={args.disk},format=raw,if=virtio"]
     log(f"nested: L1 under QEMU TCG, {len(cases)} case(s), bound {args.timeout} s")
     return run_child(cmd, args.timeout)
 
@@ -473,7 +561,7 @@ def run_nested(args, cases, vmlinuz, vmlinux, moddir, busybox, workdir):
 def run_direct(args, cases, vmlinuz, vmlinux, moddir, busybox, workdir):
     """Real KVM: vmm boots L2 here. Writes the same VMM-* lines the L1 init prints."""
     l2_cpio = os.path.join(workdir, "l2-initramfs.cpio")
-    build_l2_initramfs(l2_cpio, busybox, args.power_key, moddir)
+    build_l2_initramfs(l2_cpio, busybox, args.power_key, args.stream, moddir)
     combined = SerialLog()
     for c in cases:
         sock = os.path.join(workdir, f"vmm-{c}.sock")
@@ -540,14 +628,102 @@ def api_call(path, action, timeout=20.0):
 # Judging
 
 
-def judge(slog, c, release):
-    """Returns (problems, timings) for one case from the serial log."""
+# What vm.counters must show for each device after the virtio case's traffic:
+# (device id, counter, minimum), beyond no errors anywhere.
+VIRTIO_COUNTER_MINIMA = {
+    "blk": [("_disk0", "read_ops", 1), ("_disk0", "write_ops", 1), ("_disk0", "flush_ops", 1),
+            ("_disk0", "discard_ops", 1)],
+    "net": [("_net0", "rx_packets", 1), ("_net0", "tx_packets", 1)],
+    "rng": [("_rng", "read_bytes", 64)],
+    "console": [("_console", "tx_bytes", 1)],
+    "balloon": [("_balloon", "inflated_pages", VIRTIO_BALLOON_PAGES)],
+    "vsock": [("_vsock", "conns_from_host", 1), ("_vsock", "conns_from_guest", 1)],
+}
+VIRTIO_ERROR_COUNTERS = ["chain_errors", "needs_reset", "request_errors", "feature_refusals", "bad_accesses"]
+
+
+def judge_virtio(slog, t_start, t_end, args):
+    """The virtio case, device by device: {device: [problems]}."""
+    def last(pattern):
+        found = None
+        for t, text in slog.lines:
+            if t_start <= t <= t_end:
+                m = re.search(pattern, text)
+                if m:
+                    found = m
+        return found
+
+    devices = {d: [] for d in VIRTIO_COUNTER_MINIMA}
+    owner = {"net-rx": "net", "vsock-rx": "vsock", "ping-l2": "net", "net-tx": "net", "vsock-tx": "vsock"}
+    l2 = {}
+    for check in VIRTIO_L2_CHECKS:
+        m = last(rf"VMM-L2-CHECK {re.escape(check)} (PASS|FAIL) ?(.*)")
+        dev = owner.get(check, check)
+        if not m:
+            devices[dev].append(f"L2 printed no {check} check")
+        elif m.group(1) != "PASS":
+            devices[dev].append(f"L2 {check}: {m.group(2)}")
+        else:
+            l2[check] = m.group(2)
+    for check in VIRTIO_L1_CHECKS:
+        m = last(rf"VMM-L1-CHECK {re.escape(check)} rc=(\S+) ?(.*)")
+        if not m or m.group(1) != "0":
+            devices[owner[check]].append(f"L1 {check}: " + (m.group(0) if m else "never ran"))
+
+    if "blk" in l2:
+        m = re.search(r"host-data-sha256=(\S+) l2-data-sha256=(\S+)", l2["blk"])
+        if not m:
+            devices["blk"].append(f"L2's blk line lacks the checksums: {l2['blk']}")
+        else:
+            if m.group(1) != args.host_data_sha:
+                devices["blk"].append(f"L2 read host-data.bin as sha256 {m.group(1)}, "
+                                      f"the host wrote {args.host_data_sha}")
+            devices["blk"] += check_virtio_disk(args.disk, args.token, m.group(2))
+
+    if not last(rf"VMM-HVC-OUT VMM-HVC-HELLO {re.escape(args.token)}$"):
+        devices["console"].append("the --console file holds no 'VMM-HVC-HELLO <token>' line")
+
+    m = last(r"VMM-COUNTERS (.*)")
+    try:
+        counters = json.loads(m.group(1))["result"] if m else None
+    except (ValueError, KeyError, TypeError):
+        counters = None
+    if counters is None:
+        for probs in devices.values():
+            probs.append("no vm.counters reply: " + (m.group(1)[:200] if m else "never asked"))
+        return devices
+    for dev, minima in VIRTIO_COUNTER_MINIMA.items():
+        ids = {i for i, _, _ in minima}
+        for i in ids:
+            c = counters.get(i)
+            if not isinstance(c, dict):
+                devices[dev].append(f"vm.counters has no {i}")
+                continue
+            if c.get("activations", 0) < 1:
+                devices[dev].append(f"{i} was never activated (DRIVER_OK)")
+            for k in VIRTIO_ERROR_COUNTERS:
+                if c.get(k, 0) != 0:
+                    devices[dev].append(f"{i}.{k} = {c[k]}")
+        for i, k, minimum in minima:
+            v = counters.get(i, {}).get(k) if isinstance(counters.get(i), dict) else None
+            if v is None or v < minimum:
+                devices[dev].append(f"{i}.{k} = {v}, expected at least {minimum}")
+    b = counters.get("_balloon", {})
+    if isinstance(b, dict) and (b.get("target_pages"), b.get("actual_pages")) != (VIRTIO_BALLOON_PAGES,) * 2:
+        devices["balloon"].append(f"_balloon target_pages/actual_pages = {b.get('target_pages')}/"
+                                  f"{b.get('actual_pages')}, expected {VIRTIO_BALLOON_PAGES} both")
+    return devices
+
+
+def judge(slog, c, release, args):
+    """Returns (problems, timings, per-device problems or None) for one case from the serial log."""
     problems = []
     timings = {}
+    devices = None
     start = slog.first(rf"VMM-CASE-START case={re.escape(c)}\b")
     if not start:
         problems.append(f"case {c} never started")
-        return problems, timings
+        return problems, timings, devices
     t_start = start[0]
     exit_ = slog.first(rf"VMM-EXIT case={re.escape(c)} rc=(\S+)", t_start)
     t_end = exit_[0] if exit_ else float("inf")
@@ -565,7 +741,7 @@ def judge(slog, c, release):
             problems.append(f"L2 ran case {m.group(3)}, expected {c}")
     else:
         problems.append("no VMM-L2-OK marker from L2")
-    if c == "power-button":
+    if c in ("power-button", "virtio"):
         api = slog.first(r"VMM-API action=vm.power-button rc=(\S+) reply=(.*)", t_start)
         if not api or api[1].group(1) != "0":
             problems.append("vm.power-button API call failed: " + (api[1].group(0) if api else "never sent"))
@@ -575,6 +751,18 @@ def judge(slog, c, release):
         if not (slog.first(r"VMM-L2-POWER-BUTTON", t_start)
                 or slog.first(r"VMM-L2-POWEROFF reason=power-button", t_start)):
             problems.append("L2 never saw the power button (KEY_POWER)")
+    if c == "hotplug":
+        for what in HOTPLUG_L2_CHECKS:
+            m = slog.first(rf"VMM-L2-CHECK {what} (PASS|FAIL)(.*)", t_start)
+            if not m or m[0] > t_end or m[1].group(1) != "PASS":
+                problems.append(f"L2 {what}: " + (m[1].group(0) if m else "no check line"))
+        for what in HOTPLUG_L1_CHECKS:
+            m = slog.first(rf"VMM-L1-CHECK {what} rc=(\S+)(.*)", t_start)
+            if not m or m[0] > t_end or m[1].group(1) != "0":
+                problems.append(f"L1 {what}: " + (m[1].group(0) if m else "no check line"))
+    if c == "virtio":
+        devices = judge_virtio(slog, t_start, t_end, args)
+        problems += [f"{d}: {p}" for d, probs in devices.items() for p in probs]
     if not exit_:
         problems.append("vmm did not exit")
     else:
@@ -584,7 +772,7 @@ def judge(slog, c, release):
             problems.append("vmm did not exit; L1 killed it")
         elif rc != "0":
             problems.append(f"vmm exited with rc={rc}, expected 0")
-    return problems, timings
+    return problems, timings, devices
 
 
 def main():
@@ -592,17 +780,20 @@ def main():
     ap.add_argument("--vmm", required=True)
     ap.add_argument("--api-call", required=True, help="static vmm-api-call helper")
     ap.add_argument("--power-key", required=True, help="static vmm-power-key helper")
+    ap.add_argument("--stream", required=True, help="static vmm-stream helper")
     ap.add_argument("--cache", required=True, help="download/image cache (in the build directory)")
     ap.add_argument("--case", action="append", choices=CASES,
                     help="case to run (repeatable; several share one L1 boot); default: all")
     ap.add_argument("--mode", choices=["auto", "nested", "direct"],
                     default=os.environ.get("VMM_LINUX_MODE", "auto"))
     ap.add_argument("--timeout", type=int,
-                    help="hard bound on the whole run, seconds (default: 40 + vmm timeout + 15 per case)")
+                    help="hard bound on the whole run, seconds (default: 40 + vmm timeout + 15 per case, "
+                         f"{VIRTIO_EXTRA_S} more with the virtio case)")
     ap.add_argument("--vmm-timeout", type=int, default=60,
                     help="bound on one vmm run, seconds (a healthy one takes about 10)")
     ap.add_argument("--wait-timeout", type=int, default=50,
-                    help="power-button case: bound on L2 becoming ready for the press, seconds")
+                    help="power-button case: bound on L2 becoming ready for the press, seconds "
+                         f"({VIRTIO_EXTRA_S} more in the virtio case)")
     ap.add_argument("--exit-timeout", type=int, default=30,
                     help="power-button case: bound on vmm exiting after the press, seconds")
     ap.add_argument("--l2-cmdline", default=L2_CMDLINE)
@@ -611,11 +802,11 @@ def main():
     args = ap.parse_args()
     cases = args.case or CASES
     if args.timeout is None:
-        args.timeout = 40 + (args.vmm_timeout + 15) * len(cases)
+        args.timeout = 40 + (args.vmm_timeout + 15) * len(cases) + (VIRTIO_EXTRA_S if "virtio" in cases else 0)
     name = "+".join(cases)
 
     try:
-        for p in (args.vmm, args.api_call, args.power_key):
+        for p in (args.vmm, args.api_call, args.power_key, args.stream):
             if not os.access(p, os.X_OK):
                 raise Fail(f"{p} is not an executable")
         args.vmm = os.path.abspath(args.vmm)
@@ -623,7 +814,10 @@ def main():
         mode = args.mode
         if mode == "auto":
             real_kvm = os.access("/dev/kvm", os.R_OK | os.W_OK) and not os.path.isdir("/sys/module/kvm_pvm")
-            mode = "direct" if real_kvm else "nested"
+            # The virtio case's tap and peers live in L1, a throwaway VM.
+            mode = "direct" if real_kvm and not set(NESTED_CASES) & set(cases) else "nested"
+        if mode == "direct" and set(NESTED_CASES) & set(cases):
+            raise Skip("the virtio and hotplug cases run nested only (their disk, tap and peers live in L1)")
         if mode == "nested":
             need_tool("qemu-system-x86_64", "runs the L1 Linux, package qemu-system-x86")
         os.makedirs(args.cache, exist_ok=True)
@@ -634,6 +828,10 @@ def main():
         workdir = os.path.join(os.path.abspath(args.cache), f"work-{name}")
         shutil.rmtree(workdir, ignore_errors=True)
         os.makedirs(workdir)
+        # Fresh each run, so nothing a previous run left can pass for this one's.
+        args.token = secrets.token_hex(8)
+        if set(NESTED_CASES) & set(cases):
+            args.disk, args.host_data_sha = make_virtio_disk(workdir, args.token)
         runner = run_nested if mode == "nested" else run_direct
         slog, rc, timed_out = runner(args, cases, vmlinuz, vmlinux, moddir, busybox, workdir)
     except Skip as e:
@@ -660,22 +858,26 @@ def main():
             problems.append(f"vmm --version failed inside L1: {ver[1].group(2)}")
 
     results = {}
-    for c in cases:
-        results[c] = judge(slog, c, release)
+    try:
+        for c in cases:
+            results[c] = judge(slog, c, release, args)
+    except Skip as e:
+        print(f"SKIP: {e}", flush=True)
+        return SKIP
 
     summary = [f"mode {mode}"]
     if l1_up:
         summary.append(f"L1 boot to /init {l1_up[0]:.1f} s")
     done = slog.lines[-1][0] if slog.lines else 0.0
     summary.append(f"whole run {done:.1f} s")
-    failed = bool(problems) or any(probs for probs, _ in results.values())
+    failed = bool(problems) or any(probs for probs, _, _ in results.values())
     # The log first, the verdict last: meson shows a failing test's tail.
     if failed or args.show_log:
         print("----- serial log (L1 and L2), host seconds since start -----")
         print(slog.text())
         print(f"----- end of serial log (also in {log_path}) -----", flush=True)
     log(", ".join(summary))
-    for c, (probs, timings) in results.items():
+    for c, (probs, timings, devices) in results.items():
         bits = []
         if "l2_marker_s" in timings:
             bits.append(f"L2 boot to marker {timings['l2_marker_s']:.1f} s")
@@ -687,10 +889,13 @@ def main():
         log(f"case {c}: {status}; " + ", ".join(bits))
         for p in probs:
             log(f"  {c}: {p}")
+        for d, dprobs in (devices or {}).items():
+            log(f"  {c} {d}: {'FAIL' if dprobs else 'PASS'}")
     for p in problems:
         log(f"  {p}")
     for _, text in slog.lines:
-        if text.startswith(("VMM-L2-", "VMM-API", "VMM-EXIT", "VMM-L1-VERSION", "VMM-DIAG vm.counters")):
+        if text.startswith(("VMM-L2-", "VMM-API", "VMM-EXIT", "VMM-L1-VERSION", "VMM-L1-CHECK", "VMM-HVC-OUT",
+                            "VMM-DIAG vm.counters")):
             log(f"  | {text}")
     return 1 if failed else 0
 

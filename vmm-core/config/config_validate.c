@@ -642,16 +642,6 @@ static bool has_smbios_strings(const VmConfig *c)
 {
     return c->has_platform && (c->platform.serial_number || c->platform.uuid || c->platform.n_oem_strings);
 }
-static bool has_rate_limiting(const VmConfig *c)
-{
-    return c->n_rate_limit_groups > 0 ||
-           ANY(c->disks, c->n_disks, it->has_rate_limiter_config || it->rate_limit_group) ||
-           ANY(c->net, c->n_net, it->has_rate_limiter_config);
-}
-static bool has_landlock(const VmConfig *c)
-{
-    return c->landlock_enable || c->n_landlock_rules > 0;
-}
 
 /* Devices whose backends are still being written (issue 4): refused rather
  * than booting a VM that silently lacks them. Each row goes when its
@@ -691,11 +681,6 @@ static const Unsupported unsupported[] = {
     {has_device_iommu, "iommu=on (virtio-iommu)"},
     /* No SMBIOS tables are built, so these strings would be lost. */
     {has_smbios_strings, "--platform serial_number/uuid/oem_strings (SMBIOS)"},
-    /* I/O throttling is not implemented; ignoring a limit would be silent. */
-    {has_rate_limiting, "--rate-limit-group and bw_*/ops_* (I/O rate limiting)"},
-    /* Running unsandboxed when sandboxing was asked for would be a silent
-     * security downgrade. */
-    {has_landlock, "--landlock (Landlock sandbox)"},
 };
 
 int vm_config_check_supported(const VmConfig *c, ConfigError *err)

@@ -14,6 +14,7 @@
  */
 #include "api_server.h"
 
+#include "api_request.h"
 #include "errbuf.h"
 #include "unix_socket.h"
 
@@ -30,7 +31,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define JSON_DEPTH      32
 #define SERIALIZE_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 typedef struct OutMsg {
@@ -251,130 +251,46 @@ static void send_error(ApiConn *c, json_object *id, const char *code, const char
 
 /* ------------------------------------------------------------ requests */
 
-static bool is_blank(const char *p, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
-            return false;
-    return true;
-}
-
-/* Everything a request may carry; anything else is refused so a typo such as
- * "arg" is not silently ignored. */
-static bool known_member(const char *key)
-{
-    return strcmp(key, "id") == 0 || strcmp(key, "action") == 0 || strcmp(key, "args") == 0;
-}
-
-static void handle_request(ApiConn *c, json_object *req)
+static void run_request(ApiConn *c, const ApiRequest *req)
 {
     ApiServer *s = c->server;
-    json_object *id = NULL;
-    if (json_object_object_get_ex(req, "id", &id)) {
-        json_type t = json_object_get_type(id);
-        if (t != json_type_int && t != json_type_double && t != json_type_string && t != json_type_null) {
-            send_error(c, NULL, "InvalidRequest", "\"id\" must be a number or a string");
-            return;
-        }
-    }
-    json_object_object_foreach(req, key, val)
-    {
-        (void)val;
-        if (!known_member(key)) {
-            char msg[160];
-            snprintf(msg, sizeof(msg), "unknown member \"%.100s\" (a request has id, action, args)", key);
-            send_error(c, id, "InvalidRequest", msg);
-            return;
-        }
-    }
-
-    json_object *action_obj = NULL;
-    if (!json_object_object_get_ex(req, "action", &action_obj)) {
-        send_error(c, id, "InvalidRequest", "missing \"action\"");
-        return;
-    }
-    if (!json_object_is_type(action_obj, json_type_string)) {
-        send_error(c, id, "InvalidRequest", "\"action\" must be a string");
-        return;
-    }
-    const char *action = json_object_get_string(action_obj);
-    /* "vm.info\u0000..." must not pass as "vm.info". */
-    if (strlen(action) != (size_t)json_object_get_string_len(action_obj)) {
-        send_error(c, id, "InvalidRequest", "\"action\" contains a NUL character");
-        return;
-    }
-
-    json_object *args = NULL;
-    if (json_object_object_get_ex(req, "args", &args) && !json_object_is_type(args, json_type_null)) {
-        if (!json_object_is_type(args, json_type_object)) {
-            send_error(c, id, "InvalidRequest", "\"args\" must be an object");
-            return;
-        }
-        json_object_get(args);
-    } else {
-        args = json_object_new_object();
-    }
-
-    if (strcmp(action, "events.subscribe") == 0) {
+    if (strcmp(req->action, "events.subscribe") == 0) {
         if (!s->events)
-            send_error(c, id, "NotSupported", "this VMM has no event monitor");
+            send_error(c, req->id, "NotSupported", "this VMM has no event monitor");
         else
-            send_reply(c, id, NULL, NULL, true, false);
-    } else if (strcmp(action, "events.unsubscribe") == 0) {
-        send_reply(c, id, NULL, NULL, false, true);
+            send_reply(c, req->id, NULL, NULL, true, false);
+    } else if (strcmp(req->action, "events.unsubscribe") == 0) {
+        send_reply(c, req->id, NULL, NULL, false, true);
     } else {
         json_object *result = NULL;
         char errbuf[512] = "";
-        int r = s->dispatch(s->ctx, action, args, &result, errbuf, sizeof(errbuf));
+        int r = s->dispatch(s->ctx, req->action, req->args, &result, errbuf, sizeof(errbuf));
         if (r < 0) {
             json_object_put(result);
-            send_error(c, id, api_error_code_from_errno(r), errbuf[0] ? errbuf : strerror(-r));
+            send_error(c, req->id, api_error_code_from_errno(r), errbuf[0] ? errbuf : strerror(-r));
         } else {
-            send_reply(c, id, result, NULL, false, false);
+            send_reply(c, req->id, result, NULL, false, false);
         }
     }
-    json_object_put(args);
 }
 
 /* data[len] is writable (the buffers keep a spare byte). */
 static void handle_message(ApiConn *c, char *data, size_t len)
 {
-    ApiServer *s = c->server;
-    if (is_blank(data, len))
-        return;
-    if (memchr(data, '\0', len)) {
-        send_error(c, NULL, "InvalidRequest", "the message contains a NUL byte");
-        return;
-    }
+    ApiRequest req;
+    char msg[160];
     data[len] = '\0';
-
-    json_tokener_reset(s->tok);
-    /* The NUL is passed too: it ends a bare top-level number or literal,
-     * which would otherwise be reported as incomplete. */
-    json_object *req = json_tokener_parse_ex(s->tok, data, (int)len + 1);
-    enum json_tokener_error jerr = json_tokener_get_error(s->tok);
-    if (jerr != json_tokener_success) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "invalid JSON: %s",
-                 jerr == json_tokener_continue ? "unexpected end of input" : json_tokener_error_desc(jerr));
-        json_object_put(req);
-        send_error(c, NULL, "InvalidRequest", msg);
-        return;
+    switch (api_request_parse(c->server->tok, data, len, &req, msg, sizeof(msg))) {
+    case API_PARSE_REQUEST:
+        run_request(c, &req);
+        break;
+    case API_PARSE_INVALID:
+        send_error(c, req.id, "InvalidRequest", msg);
+        break;
+    case API_PARSE_BLANK:
+        break;
     }
-    size_t end = json_tokener_get_parse_end(s->tok);
-    if (end < len && !is_blank(data + end, len - end)) {
-        json_object_put(req);
-        send_error(c, NULL, "InvalidRequest", "invalid JSON: data after the request object");
-        return;
-    }
-    /* A bare `null` parses to NULL: not an object either. */
-    if (!json_object_is_type(req, json_type_object)) {
-        json_object_put(req);
-        send_error(c, NULL, "InvalidRequest", "a request must be a JSON object");
-        return;
-    }
-    handle_request(c, req);
-    json_object_put(req);
+    api_request_release(&req);
 }
 
 static void send_too_large(ApiConn *c)
@@ -736,18 +652,13 @@ ApiServer *api_server_new(EventLoop *loop, const char *path, int fd, EventMonito
     s->ctx = ctx;
     s->listen_fd = -1;
     pthread_mutex_init(&s->lock, NULL);
-    s->tok = json_tokener_new_ex(JSON_DEPTH);
+    s->tok = api_request_tokener_new();
     if (!s->tok) {
         snprintf(errbuf, errlen, "out of memory");
         if (fd >= 0)
             close(fd);
         goto fail;
     }
-    json_tokener_set_flags(s->tok, JSON_TOKENER_STRICT
-#ifdef JSON_TOKENER_VALIDATE_UTF8
-                                       | JSON_TOKENER_VALIDATE_UTF8
-#endif
-    );
 
     if (path) {
         if (listen_on_path(s, path, errbuf, errlen) < 0)

@@ -8,6 +8,7 @@
  */
 #include "event_monitor.h"
 #include "errbuf.h"
+#include "landlock.h"
 #include "vmm_seccomp.h"
 
 #include <errno.h>
@@ -319,6 +320,8 @@ static void *writer_main(void *arg)
 {
     EventMonitor *m = arg;
     tls_writer_of = m;
+    /* Started before the main thread confines itself, so confined here. */
+    vmm_landlock_enter();
     vmm_seccomp_enter(VMM_THREAD_EVENT_MONITOR);
     /* Per-thread so the 16 KiB batch does not sit on a small stack. */
     Record *batch = malloc(sizeof(Record) * EVENT_MONITOR_QUEUE_LEN);

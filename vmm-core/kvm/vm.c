@@ -19,6 +19,18 @@ static int ioctl_failed(char *errbuf, size_t errlen, const char *what)
     return r;
 }
 
+/* Takes fd; returns it once it speaks the stable API, or closes it. */
+static int check_api_version(int fd, char *errbuf, size_t errlen)
+{
+    int version = ioctl(fd, KVM_GET_API_VERSION, 0);
+    if (version != KVM_API_VERSION) {
+        snprintf(errbuf, errlen, "/dev/kvm speaks API version %d, not %d", version, KVM_API_VERSION);
+        close(fd);
+        return -ENOTSUP;
+    }
+    return fd;
+}
+
 int vm_open_kvm(char *errbuf, size_t errlen)
 {
     int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -27,13 +39,18 @@ int vm_open_kvm(char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "cannot open /dev/kvm: %s", strerror(errno));
         return r;
     }
-    int version = ioctl(fd, KVM_GET_API_VERSION, 0);
-    if (version != KVM_API_VERSION) {
-        snprintf(errbuf, errlen, "/dev/kvm speaks API version %d, not %d", version, KVM_API_VERSION);
-        close(fd);
-        return -ENOTSUP;
+    return check_api_version(fd, errbuf, errlen);
+}
+
+int vm_adopt_kvm(int fd, char *errbuf, size_t errlen)
+{
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (own < 0) {
+        int r = -errno;
+        snprintf(errbuf, errlen, "--kvm-fd %d: %s", fd, strerror(errno));
+        return r;
     }
-    return fd;
+    return check_api_version(own, errbuf, errlen);
 }
 
 bool vm_kvm_available(char *errbuf, size_t errlen)

@@ -21,6 +21,10 @@ typedef struct Vm {
 
 /* Opens /dev/kvm and checks its API version; returns the fd or -errno. */
 int vm_open_kvm(char *errbuf, size_t errlen);
+/* The same for an inherited /dev/kvm descriptor (--kvm-fd): an unprivileged
+ * VMM may not be allowed to open the device itself. Returns a close-on-exec
+ * duplicate of fd, or -errno. */
+int vm_adopt_kvm(int fd, char *errbuf, size_t errlen);
 /* kvm_fd < 0 opens /dev/kvm (then owned by vm); otherwise the caller keeps
  * owning kvm_fd, also on failure. */
 int vm_create(Vm *vm, int kvm_fd, GuestMemory *mem, char *errbuf, size_t errlen);

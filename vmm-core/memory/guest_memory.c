@@ -136,8 +136,27 @@ void guest_memory_destroy(GuestMemory *m)
     m->memfd = -1;
 }
 
+/* Replaces [p, p+len) of a file-backed region with zero-filled memory. */
+static int map_fresh(uint8_t *p, uint64_t len)
+{
+    if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+             0) == MAP_FAILED)
+        return -errno;
+    madvise(p, len, MADV_DONTDUMP);
+    return 0;
+}
+
 int guest_memory_clear(GuestMemory *m)
 {
+    if (m->file_backed) {
+        for (size_t i = 0; i < m->n_regions; i++) {
+            int r = map_fresh(m->regions[i].hva, m->regions[i].size);
+            if (r < 0)
+                return r;
+        }
+        m->file_backed = false;
+        return 0;
+    }
     for (size_t i = 0; i < m->n_regions; i++) {
         GuestRegion *r = &m->regions[i];
         if (m->memfd >= 0) {
@@ -172,6 +191,8 @@ int guest_memory_discard(const GuestMemory *m, uint64_t gpa, uint64_t len)
                              (off_t)(r->file_offset + (uint64_t)(p - r->hva)), (off_t)len) < 0
                        ? -errno
                        : 0;
+        if (m->file_backed)
+            return map_fresh(p, len);
         return madvise(p, len, MADV_DONTNEED) < 0 ? -errno : 0;
     }
     return -EFAULT;

@@ -29,6 +29,10 @@ typedef struct GuestMemory {
     uint64_t ram_size; /* sum of region sizes = configured memory size */
     int memfd;         /* -1 unless shared=on or hugepages=on */
     bool hugepages;
+    /* The regions are private mappings of a snapshot's memory file
+     * (snapshot/snapshot.c): dropping a page there brings back the file's
+     * content, not zeros, so clear and discard map fresh memory instead. */
+    bool file_backed;
 } GuestMemory;
 
 /*

@@ -2,6 +2,7 @@
 #include "pci.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -641,6 +642,25 @@ int pci_bus_add_device(PciBus *bus, PciDevice *d)
     return slot;
 }
 
+void pci_bus_remove_device(PciBus *bus, PciDevice *d)
+{
+    pthread_mutex_lock(&bus->lock);
+    if (d->bus == bus && bus->slots[d->slot] == d) {
+        bus->slots[d->slot] = NULL;
+        /* Unmapped first, so the owner drops what it had registered at the
+         * BAR's address (ioeventfds) before the function goes away. */
+        for (int i = 0; i < PCI_NUM_BARS; i++) {
+            if (!d->bars[i].mapped)
+                continue;
+            d->bars[i].mapped = 0;
+            if (d->ops && d->ops->bar_mapped)
+                d->ops->bar_mapped(d, i, 0);
+        }
+        d->bus = NULL;
+    }
+    pthread_mutex_unlock(&bus->lock);
+}
+
 void pci_bus_reset(PciBus *bus)
 {
     pthread_mutex_lock(&bus->lock);
@@ -655,4 +675,125 @@ void pci_bus_reset(PciBus *bus)
             msix_reset(&d->msix);
     }
     pthread_mutex_unlock(&bus->lock);
+}
+
+/* ----------------------------------------------------------- snapshots */
+
+static void function_save(PciDevice *d, uint32_t slot, SnapshotWriter *w)
+{
+    snapshot_section_begin(w, SNAPSHOT_SEC_PCI_FUNCTION, slot);
+    snapshot_put_bytes(w, d->cfg, sizeof(d->cfg));
+    uint16_t n = d->has_msix ? d->msix.n_vectors : 0;
+    snapshot_put_u16(w, n);
+    if (n) {
+        PciMsix *m = &d->msix;
+        pthread_mutex_lock(&m->lock);
+        for (uint16_t v = 0; v < n; v++) {
+            snapshot_put_u32(w, m->table[v].addr_lo);
+            snapshot_put_u32(w, m->table[v].addr_hi);
+            snapshot_put_u32(w, m->table[v].data);
+            snapshot_put_u32(w, m->table[v].ctrl);
+        }
+        for (uint16_t i = 0; i < (n + 63u) / 64u; i++)
+            snapshot_put_u64(w, m->pba[i]);
+        pthread_mutex_unlock(&m->lock);
+    }
+    snapshot_section_end(w);
+}
+
+void pci_bus_save(PciBus *bus, SnapshotWriter *w)
+{
+    pthread_mutex_lock(&bus->lock);
+    snapshot_section_begin(w, SNAPSHOT_SEC_PCI_BUS, 0);
+    snapshot_put_u32(w, bus->config_address);
+    snapshot_section_end(w);
+    for (uint32_t s = 0; s < PCI_MAX_SLOTS; s++)
+        if (bus->slots[s])
+            function_save(bus->slots[s], s, w);
+    pthread_mutex_unlock(&bus->lock);
+}
+
+static int function_bad(char *errbuf, size_t errlen, uint32_t slot, const char *why)
+{
+    snprintf(errbuf, errlen, "snapshot state is invalid: PCI slot %u: %s", slot, why);
+    return -EINVAL;
+}
+
+/* Bus lock held. */
+static int function_load(PciDevice *d, uint32_t slot, const SnapshotState *s, char *errbuf, size_t errlen)
+{
+    SnapshotReader r;
+    if (!snapshot_reader_open(&r, s, SNAPSHOT_SEC_PCI_FUNCTION, slot))
+        return function_bad(errbuf, errlen, slot, "no section for this function");
+    uint8_t cfg[PCI_CFG_SIZE];
+    snapshot_get_bytes(&r, cfg, sizeof(cfg));
+    uint16_t n = snapshot_get_u16(&r);
+    if (r.failed || n != (d->has_msix ? d->msix.n_vectors : 0))
+        return function_bad(errbuf, errlen, slot, "malformed section or another MSI-X table size");
+    /* Only what the guest can write may differ from a fresh function; the
+     * interrupt status bit is the device's, outside the masks. */
+    for (uint32_t o = 0; o < PCI_CFG_SIZE; o++) {
+        uint8_t diff = (uint8_t)((cfg[o] ^ d->cfg[o]) & ~(d->wmask[o] | d->w1cmask[o]));
+        if (o == PCI_STATUS)
+            diff &= (uint8_t)~PCI_STATUS_INTERRUPT;
+        if (diff)
+            return function_bad(errbuf, errlen, slot, "a different function (read-only config bytes differ)");
+    }
+    PciMsixEntry *table = n ? calloc(n, sizeof(*table)) : NULL;
+    uint64_t pba[32] = {0}; /* 2048 vectors at most */
+    if (n && !table)
+        return function_bad(errbuf, errlen, slot, "out of memory");
+    for (uint16_t v = 0; v < n; v++) {
+        table[v].addr_lo = snapshot_get_u32(&r);
+        table[v].addr_hi = snapshot_get_u32(&r);
+        table[v].data = snapshot_get_u32(&r);
+        table[v].ctrl = snapshot_get_u32(&r) & PCI_MSIX_CTRL_MASKED;
+    }
+    for (uint16_t i = 0; i < (n + 63u) / 64u; i++)
+        pba[i] = snapshot_get_u64(&r);
+    if (!snapshot_reader_done(&r)) {
+        free(table);
+        return function_bad(errbuf, errlen, slot, "malformed MSI-X state");
+    }
+    memcpy(d->cfg, cfg, sizeof(cfg));
+    update_bars(d);
+    if (n) {
+        PciMsix *m = &d->msix;
+        pthread_mutex_lock(&m->lock);
+        memcpy(m->table, table, n * sizeof(*table));
+        memcpy(m->pba, pba, ((n + 63u) / 64u) * sizeof(uint64_t));
+        uint16_t ctrl = get16(&d->cfg[m->cap + 2]);
+        m->enabled = ctrl & PCI_MSIX_FLAGS_ENABLE;
+        m->masked_all = ctrl & PCI_MSIX_FLAGS_MASKALL;
+        for (uint16_t v = 0; v < n; v++)
+            refresh_vector(m, v, false);
+        pthread_mutex_unlock(&m->lock);
+    }
+    free(table);
+    return 0;
+}
+
+int pci_bus_load(PciBus *bus, const SnapshotState *s, char *errbuf, size_t errlen)
+{
+    SnapshotReader r;
+    if (!snapshot_reader_open(&r, s, SNAPSHOT_SEC_PCI_BUS, 0)) {
+        snprintf(errbuf, errlen, "snapshot state is invalid: no PCI bus section");
+        return -EINVAL;
+    }
+    uint32_t address = snapshot_get_u32(&r);
+    if (!snapshot_reader_done(&r)) {
+        snprintf(errbuf, errlen, "snapshot state is invalid: malformed PCI bus section");
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&bus->lock);
+    bus->config_address = address;
+    int ret = 0;
+    for (uint32_t slot = 0; ret == 0 && slot < PCI_MAX_SLOTS; slot++) {
+        if (bus->slots[slot])
+            ret = function_load(bus->slots[slot], slot, s, errbuf, errlen);
+        else if (snapshot_state_find(s, SNAPSHOT_SEC_PCI_FUNCTION, slot))
+            ret = function_bad(errbuf, errlen, slot, "the snapshot has a function here, this VM none");
+    }
+    pthread_mutex_unlock(&bus->lock);
+    return ret;
 }

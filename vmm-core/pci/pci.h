@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "snapshot_format.h"
 
 #define PCI_CFG_SIZE        4096
 #define PCI_CFG_LEGACY_SIZE 256
@@ -168,6 +169,11 @@ void pci_bus_reset(PciBus *bus);
 /* Puts d in the first free slot and gives its BARs addresses in the window
  * (still not decoded: the guest turns on Memory Space). -ENOSPC when full. */
 int pci_bus_add_device(PciBus *bus, PciDevice *d);
+/* Takes d off the bus (hot unplug): its slot is free again, its BARs stop
+ * decoding (bar_mapped(0) for each decoded one). The BAR space is not
+ * reused: the window is large and hotplug rare. The vCPUs must be parked
+ * (BAR callbacks run without the bus lock). */
+void pci_bus_remove_device(PciBus *bus, PciDevice *d);
 
 /* Config space of a device before it is added. */
 void pci_device_init(PciDevice *d, uint16_t vendor, uint16_t device, uint32_t class_code, uint8_t revision,
@@ -201,3 +207,14 @@ void pci_device_set_intx_status(PciDevice *d, bool asserted);
 uint32_t pci_device_intx_gsi(const PciDevice *d);
 /* The GSI INTA# of the function in slot raises (the ACPI _PRT says the same). */
 uint32_t pci_slot_intx_gsi(unsigned slot);
+
+/* Snapshots: CONFIG_ADDRESS and every function's config space and MSI-X
+ * table and PBA, one section per function (instance = slot, the host bridge
+ * 0). The vCPUs must be parked: nothing else changes config space. */
+void pci_bus_save(PciBus *bus, SnapshotWriter *w);
+/* Into a bus holding the same functions in the same slots (built from the
+ * snapshot's configuration) inside a VM that exists: BARs decode again and
+ * usable MSI-X vectors get their routes. -EINVAL with a message when a
+ * section is missing or malformed, or its read-only bytes say it describes
+ * another function. */
+int pci_bus_load(PciBus *bus, const SnapshotState *s, char *errbuf, size_t errlen);

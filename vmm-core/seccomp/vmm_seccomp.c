@@ -17,9 +17,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
+#include <linux/sockios.h>
 #include <seccomp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -92,6 +94,11 @@ static const int worker_syscalls[] = {
      * guest streams to PATH_<port> (socket() itself: AF_UNIX only, below)
      * and half-closes them. */
     SCMP_SYS(epoll_ctl), SCMP_SYS(accept4), SCMP_SYS(connect), SCMP_SYS(shutdown),
+    /* a rate-limited queue arms its timer (created at setup) to resume */
+    SCMP_SYS(timerfd_settime),
+    /* virtio-blk submits to its io_uring; the ring was set up and
+     * restricted to the disk's file on the main thread */
+    SCMP_SYS(io_uring_enter),
 };
 
 /* Event monitor writer: drains its queue into the sink (file, FIFO, fd) and
@@ -120,6 +127,12 @@ static const int main_syscalls[] = {
     /* glibc installs its cancellation handlers on the first pthread_create,
      * which is boot()'s when there is no device worker or event monitor. */
     SCMP_SYS(rt_sigaction),
+    /* vm.snapshot (snapshot/snapshot.c) sizes the sparse memory file, makes
+     * each file durable and renames it into place */
+    SCMP_SYS(ftruncate), SCMP_SYS(fsync), SCMP_SYS(rename),
+    /* a disk hot-plugged after confinement sets its io_uring up here
+     * (virtio/blk_io.c); submissions are the worker's */
+    SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_register),
     /* ioctl: only the requests of all three ioctl lists */
 };
 
@@ -158,6 +171,16 @@ static const unsigned long vcpu_ioctls[] = {
 static const unsigned long worker_ioctls[] = {
     KVM_SIGNAL_MSI, KVM_IRQ_LINE, KVM_IRQFD, KVM_SET_GSI_ROUTING,
     TCGETS,         TUNSETOFFLOAD, TUNSETVNETHDRSZ, FIONREAD,
+};
+
+/* Hotplug (vm.add-disk, vm.add-net, vm.add-vsock) builds a device on the
+ * main thread after confinement: it sizes a block device, opens and brings
+ * up a tap, and binds the vsock listener, mode 0600 (socket(): AF_UNIX, and
+ * AF_INET SOCK_DGRAM for the tap's host side; see build_kind). */
+static const int hotplug_syscalls[] = {SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(chmod)};
+static const unsigned long hotplug_ioctls[] = {
+    BLKGETSIZE64, BLKSSZGET, TUNSETIFF,    TUNGETIFF,    SIOCSIFADDR,  SIOCSIFNETMASK,
+    SIOCSIFHWADDR, SIOCSIFMTU,  SIOCGIFFLAGS, SIOCSIFFLAGS,
 };
 
 /* The main thread builds VMs (on reboot too) and runs the terminal. */
@@ -213,6 +236,24 @@ static int build_kind(scmp_filter_ctx ctx, VmmThreadKind kind)
         if ((r = add_all(ctx, main_syscalls, N(main_syscalls))) < 0 ||
             (r = add_ioctls(ctx, vcpu_ioctls, N(vcpu_ioctls))) < 0 ||
             (r = add_ioctls(ctx, worker_ioctls, N(worker_ioctls))) < 0)
+            return r;
+        /* The worker of a hot-added device starts under this filter and adds
+         * its own, so it may only do what both allow: this one must allow
+         * every worker call. */
+        if ((r = add_all(ctx, worker_syscalls, N(worker_syscalls))) < 0 ||
+            (r = add_all(ctx, hotplug_syscalls, N(hotplug_syscalls))) < 0 ||
+            (r = add_ioctls(ctx, hotplug_ioctls, N(hotplug_ioctls))) < 0)
+            return r;
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+                             SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffUL, (scmp_datum_t)AF_UNIX));
+        if (r < 0 && r != -EEXIST)
+            return r;
+        /* The tap's addresses and link state are set through a datagram
+         * socket; no other inet socket. */
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+                             SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffUL, (scmp_datum_t)AF_INET),
+                             SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, (scmp_datum_t)SOCK_DGRAM));
+        if (r < 0 && r != -EEXIST)
             return r;
         if ((r = add_ioctls(ctx, main_only_ioctls, N(main_only_ioctls))) < 0)
             return r;

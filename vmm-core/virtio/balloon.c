@@ -192,6 +192,22 @@ void virtio_balloon_free(VirtioBalloon *b)
     free(b);
 }
 
+int virtio_balloon_resize(VirtioBalloon *b, uint64_t bytes)
+{
+    /* The guest cannot give more pages than it has. */
+    if (bytes / PAGE > b->mem->ram_size / PAGE)
+        return -EINVAL;
+    if (b->transport)
+        virtio_pci_freeze(b->transport);
+    b->num_pages = (uint32_t)(bytes / PAGE);
+    __atomic_store_n(&b->counters.target_pages, b->num_pages, __ATOMIC_RELAXED);
+    if (b->transport) {
+        virtio_pci_thaw(b->transport);
+        virtio_pci_config_changed(b->transport);
+    }
+    return 0;
+}
+
 VirtioPci *virtio_balloon_transport(VirtioBalloon *b)
 {
     return b->transport;
@@ -203,4 +219,25 @@ void virtio_balloon_get_counters(const VirtioBalloon *b, VirtioBalloonCounters *
     uint64_t *dst = (uint64_t *)out;
     for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
         dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+void virtio_balloon_save(VirtioBalloon *b, SnapshotWriter *w)
+{
+    snapshot_put_u32(w, b->num_pages);
+    snapshot_put_u32(w, b->actual);
+}
+
+int virtio_balloon_load(VirtioBalloon *b, SnapshotReader *r)
+{
+    uint32_t num_pages = snapshot_get_u32(r), actual = snapshot_get_u32(r);
+    /* The guest has no more pages than its RAM to give. */
+    if (r->failed || num_pages > b->mem->ram_size / PAGE || actual > b->mem->ram_size / PAGE)
+        return -EINVAL;
+    virtio_pci_freeze(b->transport);
+    b->num_pages = num_pages;
+    b->actual = actual;
+    __atomic_store_n(&b->counters.target_pages, num_pages, __ATOMIC_RELAXED);
+    __atomic_store_n(&b->counters.actual_pages, actual, __ATOMIC_RELAXED);
+    virtio_pci_thaw(b->transport);
+    return 0;
 }

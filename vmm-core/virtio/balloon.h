@@ -44,7 +44,16 @@ VirtioBalloon *virtio_balloon_new(const BalloonConfig *cfg, const char *id, cons
 int virtio_balloon_attach(VirtioBalloon *b, PciBus *bus, char *errbuf, size_t errlen);
 void virtio_balloon_free(VirtioBalloon *b);
 VirtioPci *virtio_balloon_transport(VirtioBalloon *b);
+/* vm.resize: a new target of bytes (rounded down to pages), announced to
+ * the driver with a configuration-change interrupt. -EINVAL above RAM. */
+int virtio_balloon_resize(VirtioBalloon *b, uint64_t bytes);
 uint32_t virtio_balloon_handle_request(VirtioBalloon *b, uint16_t q, const Virtqueue *vq,
                                        const VirtqChain *c);
 void virtio_balloon_config_write(VirtioBalloon *b, uint32_t offset, const uint8_t *data, uint32_t len);
 void virtio_balloon_get_counters(const VirtioBalloon *b, VirtioBalloonCounters *out);
+
+/* The target and the driver's actual page count, to and from a snapshot
+ * section; the transport is frozen (virtio_pci_freeze) around a save and
+ * loaded before a load. */
+void virtio_balloon_save(VirtioBalloon *b, SnapshotWriter *w);
+int virtio_balloon_load(VirtioBalloon *b, SnapshotReader *r);

@@ -9,8 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include "blk_io.h"
+#include "inherited_fd.h"
 
 #define VIRTIO_BLK_F_SEG_MAX      2
 #define VIRTIO_BLK_F_RO           5
@@ -23,6 +28,19 @@
 #define BOUNCE_SIZE         (256u * 1024u)
 #define MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per segment */
 #define HDR_SIZE            16
+#define MAX_DEPTH           256 /* requests in flight per disk */
+#define INLINE_IOV          4   /* data segments a request holds without allocating */
+
+/* A read, write or flush handed to the ring, until its completion. */
+typedef struct BlkReq {
+    uint16_t q, head;
+    uint32_t type;
+    uint64_t pos, len;
+    uint8_t *status; /* inside guest RAM (virtq_chain_iov) */
+    struct iovec *iov; /* the data, straight in guest RAM */
+    unsigned n_iov;
+    struct iovec inline_iov[INLINE_IOV];
+} BlkReq;
 
 struct VirtioBlk {
     int fd;
@@ -34,6 +52,15 @@ struct VirtioBlk {
     VirtioDeviceOps ops;
     VirtioPci *transport;
     VirtioBlkCounters counters;
+    RateLimiterHandle limit; /* limit.limiter NULL: unlimited */
+    uint64_t waiting_queues; /* bit q: queue q has a request waiting for the limiter */
+    uint32_t dio_align;      /* direct=on: guest buffers aligned to this go to the file as they are */
+    BlkIo *io;               /* NULL: every request is done synchronously on the worker */
+    BlkReq *reqs;            /* io's depth of them */
+    uint32_t *free_reqs, n_free;
+    uint64_t full_queues; /* bit q: queue q stopped because the ring was full */
+    bool dropping;        /* completions are thrown away: the driver reset the device */
+    bool submit_failed;   /* logged once */
 };
 
 static void count(const VirtioBlk *b, const uint64_t *field, uint64_t n)
@@ -103,32 +130,145 @@ static int do_pwrite(VirtioBlk *b, const uint8_t *buf, uint64_t len, uint64_t po
     return 0;
 }
 
-static int blk_in(VirtioBlk *b, const Virtqueue *vq, const VirtqChain *c, uint64_t pos, uint64_t len)
+static void req_free_iov(BlkReq *r)
 {
-    for (uint64_t done = 0; done < len;) {
+    if (r->iov != r->inline_iov)
+        free(r->iov);
+    r->iov = NULL;
+}
+
+/* The request's data as iovecs into guest RAM: the writable bytes before
+ * the status of a read, the readable bytes after the header of a write. */
+static int data_iov(const Virtqueue *vq, const VirtqChain *c, bool in, uint64_t len, BlkReq *r)
+{
+    r->iov = c->n_bufs <= INLINE_IOV ? r->inline_iov : malloc(sizeof(*r->iov) * c->n_bufs);
+    if (!r->iov)
+        return -ENOMEM;
+    int n = virtq_chain_iov(vq, c, in, in ? 0 : HDR_SIZE, len, r->iov, c->n_bufs);
+    if (n < 0) {
+        req_free_iov(r);
+        return n;
+    }
+    r->n_iov = (unsigned)n;
+    return 0;
+}
+
+/* O_DIRECT takes the guest's buffers only when every segment starts and
+ * ends on the device's logical block. */
+static bool dio_aligned(const VirtioBlk *b, const struct iovec *iov, unsigned n, uint64_t pos)
+{
+    if (pos % b->dio_align)
+        return false;
+    for (unsigned i = 0; i < n; i++)
+        if ((uintptr_t)iov[i].iov_base % b->dio_align || iov[i].iov_len % b->dio_align)
+            return false;
+    return true;
+}
+
+static bool zero_copy_ok(const VirtioBlk *b, const struct iovec *iov, unsigned n, uint64_t pos)
+{
+    return n <= IOV_MAX && (!b->direct || dio_aligned(b, iov, n, pos));
+}
+
+/* Copies n bytes between buf and the iovecs, from off bytes into them. */
+static void iov_copy(const struct iovec *iov, unsigned cnt, uint64_t off, uint8_t *buf, uint64_t n, bool to_iov)
+{
+    for (unsigned i = 0; i < cnt && n; i++) {
+        if (off >= iov[i].iov_len) {
+            off -= iov[i].iov_len;
+            continue;
+        }
+        uint64_t k = iov[i].iov_len - off < n ? iov[i].iov_len - off : n;
+        uint8_t *p = (uint8_t *)iov[i].iov_base + off;
+        if (to_iov)
+            memcpy(p, buf, k);
+        else
+            memcpy(buf, p, k);
+        buf += k;
+        n -= k;
+        off = 0;
+    }
+}
+
+/* Bytes [done, len) of a read or write through the page-aligned bounce
+ * buffer: for O_DIRECT with unaligned guest buffers, and to finish a
+ * transfer the kernel cut short or refused. pread/pwrite only, which the
+ * main thread may also do (a snapshot completes what is in flight). */
+static int rw_bounce(VirtioBlk *b, bool in, const struct iovec *iov, unsigned n_iov, uint64_t pos, uint64_t len,
+                     uint64_t done)
+{
+    while (done < len) {
         uint64_t n = len - done < BOUNCE_SIZE ? len - done : BOUNCE_SIZE;
-        int r = do_pread(b, b->bounce, n, pos + done);
-        if (r < 0)
-            return r;
-        if (virtq_chain_write(vq, c, done, b->bounce, n) != (int64_t)n)
-            return -EFAULT;
+        if (in) {
+            int r = do_pread(b, b->bounce, n, pos + done);
+            if (r < 0)
+                return r;
+            iov_copy(iov, n_iov, done, b->bounce, n, true);
+        } else {
+            iov_copy(iov, n_iov, done, b->bounce, n, false);
+            int r = do_pwrite(b, b->bounce, n, pos + done);
+            if (r < 0)
+                return r;
+        }
         done += n;
     }
     return 0;
 }
 
-static int blk_out(VirtioBlk *b, const Virtqueue *vq, const VirtqChain *c, uint64_t pos, uint64_t len)
+/* A read or write done now: preadv/pwritev straight between the file and
+ * guest RAM, or through the bounce buffer when O_DIRECT cannot take the
+ * guest's buffers (a device with larger blocks refuses with EINVAL). */
+static int rw_sync(VirtioBlk *b, bool in, const struct iovec *iov, unsigned n_iov, uint64_t pos, uint64_t len)
 {
-    for (uint64_t done = 0; done < len;) {
-        uint64_t n = len - done < BOUNCE_SIZE ? len - done : BOUNCE_SIZE;
-        if (virtq_chain_read(vq, c, HDR_SIZE + done, b->bounce, n) != (int64_t)n)
-            return -EFAULT;
-        int r = do_pwrite(b, b->bounce, n, pos + done);
-        if (r < 0)
-            return r;
-        done += n;
+    uint64_t done = 0;
+    if (len && zero_copy_ok(b, iov, n_iov, pos)) {
+        ssize_t n;
+        do
+            n = in ? preadv(b->fd, iov, (int)n_iov, (off_t)pos) : pwritev(b->fd, iov, (int)n_iov, (off_t)pos);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && !(b->direct && errno == EINVAL))
+            return -errno;
+        if (n > 0)
+            done = (uint64_t)n;
     }
-    return 0;
+    return rw_bounce(b, in, iov, n_iov, pos, len, done);
+}
+
+/* Takes a free request for the ring (blk_handle made sure there is one). */
+static BlkReq *req_take(VirtioBlk *b, uint16_t q, uint16_t head, uint32_t type, uint8_t *status)
+{
+    BlkReq *r = &b->reqs[b->free_reqs[--b->n_free]];
+    r->q = q;
+    r->head = head;
+    r->type = type;
+    r->status = status;
+    return r;
+}
+
+/* IN or OUT, already checked: 1 when queued on the ring, 0 when done now,
+ * -EFAULT when a data buffer is not in guest RAM, another -errno when the
+ * file failed. */
+static int blk_rw(VirtioBlk *b, uint16_t q, const Virtqueue *vq, const VirtqChain *c, bool in, uint64_t pos,
+                  uint64_t len, uint64_t status_at)
+{
+    BlkReq local = {0}, *r = &local;
+    if (b->io && len)
+        r = &b->reqs[b->free_reqs[b->n_free - 1]];
+    int e = data_iov(vq, c, in, len, r);
+    if (e < 0)
+        return e == -ENOMEM ? -EIO : e;
+    struct iovec st;
+    if (r != &local && zero_copy_ok(b, r->iov, r->n_iov, pos) &&
+        virtq_chain_iov(vq, c, true, status_at, 1, &st, 1) == 1) {
+        req_take(b, q, c->head, in ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT, st.iov_base);
+        r->pos = pos;
+        r->len = len;
+        blk_io_queue(b->io, in ? BLK_IO_READ : BLK_IO_WRITE, r->iov, r->n_iov, pos, (uint64_t)(r - b->reqs));
+        return 1;
+    }
+    e = rw_sync(b, in, r->iov, r->n_iov, pos, len);
+    req_free_iov(r);
+    return e == -EFAULT ? -EIO : e;
 }
 
 static int write_zeroes(VirtioBlk *b, uint64_t pos, uint64_t len, bool unmap)
@@ -195,7 +335,9 @@ static uint8_t blk_ranges(VirtioBlk *b, const Virtqueue *vq, const VirtqChain *c
     return VIRTIO_BLK_S_OK;
 }
 
-uint32_t virtio_blk_handle_request(VirtioBlk *b, const Virtqueue *vq, const VirtqChain *c)
+/* One request chain: its used length, or VIRTIO_CHAIN_ASYNC when it went
+ * to the ring (b->io; blk_handle made room). */
+static uint32_t blk_request(VirtioBlk *b, uint16_t q, const Virtqueue *vq, const VirtqChain *c)
 {
     struct {
         uint32_t type;
@@ -222,43 +364,50 @@ uint32_t virtio_blk_handle_request(VirtioBlk *b, const Virtqueue *vq, const Virt
 
     switch (hdr.type) {
     case VIRTIO_BLK_T_IN:
-        if (out_len != 0 || in_len % VIRTIO_BLK_SECTOR ||
-            !range_ok(b, hdr.sector, in_len / VIRTIO_BLK_SECTOR)) {
+    case VIRTIO_BLK_T_OUT: {
+        bool in = hdr.type == VIRTIO_BLK_T_IN;
+        uint64_t len = in ? in_len : out_len;
+        if ((in ? out_len != 0 : b->readonly || in_len != 0) || len % VIRTIO_BLK_SECTOR ||
+            !range_ok(b, hdr.sector, len / VIRTIO_BLK_SECTOR)) {
             count(b, &b->counters.request_errors, 1);
             status = VIRTIO_BLK_S_IOERR;
             break;
         }
-        if (blk_in(b, vq, c, hdr.sector * VIRTIO_BLK_SECTOR, in_len) < 0) {
-            count(b, &b->counters.io_errors, 1);
+        int r = blk_rw(b, q, vq, c, in, hdr.sector * VIRTIO_BLK_SECTOR, len, status_at);
+        if (r == 1)
+            return VIRTIO_CHAIN_ASYNC;
+        if (r < 0) {
+            /* A buffer outside guest RAM is the request's fault, not the file's. */
+            count(b, r == -EFAULT ? &b->counters.request_errors : &b->counters.io_errors, 1);
             status = VIRTIO_BLK_S_IOERR;
             break;
         }
-        count(b, &b->counters.read_ops, 1);
-        count(b, &b->counters.read_bytes, in_len);
-        used += (uint32_t)(in_len > UINT32_MAX - 1 ? UINT32_MAX - 1 : in_len);
+        if (in) {
+            count(b, &b->counters.read_ops, 1);
+            count(b, &b->counters.read_bytes, len);
+            used += (uint32_t)(len > UINT32_MAX - 1 ? UINT32_MAX - 1 : len);
+        } else {
+            count(b, &b->counters.write_ops, 1);
+            count(b, &b->counters.write_bytes, len);
+        }
         break;
-    case VIRTIO_BLK_T_OUT:
-        if (b->readonly || in_len != 0 || out_len % VIRTIO_BLK_SECTOR ||
-            !range_ok(b, hdr.sector, out_len / VIRTIO_BLK_SECTOR)) {
-            count(b, &b->counters.request_errors, 1);
-            status = VIRTIO_BLK_S_IOERR;
-            break;
-        }
-        if (blk_out(b, vq, c, hdr.sector * VIRTIO_BLK_SECTOR, out_len) < 0) {
-            count(b, &b->counters.io_errors, 1);
-            status = VIRTIO_BLK_S_IOERR;
-            break;
-        }
-        count(b, &b->counters.write_ops, 1);
-        count(b, &b->counters.write_bytes, out_len);
-        break;
-    case VIRTIO_BLK_T_FLUSH:
+    }
+    case VIRTIO_BLK_T_FLUSH: {
         count(b, &b->counters.flush_ops, 1);
-        if (!b->readonly && fdatasync(b->fd) < 0) {
+        if (b->readonly)
+            break;
+        struct iovec st;
+        if (b->io && virtq_chain_iov(vq, c, true, status_at, 1, &st, 1) == 1) {
+            BlkReq *r = req_take(b, q, c->head, VIRTIO_BLK_T_FLUSH, st.iov_base);
+            blk_io_queue(b->io, BLK_IO_FLUSH, NULL, 0, 0, (uint64_t)(r - b->reqs));
+            return VIRTIO_CHAIN_ASYNC;
+        }
+        if (fdatasync(b->fd) < 0) {
             count(b, &b->counters.io_errors, 1);
             status = VIRTIO_BLK_S_IOERR;
         }
         break;
+    }
     case VIRTIO_BLK_T_GET_ID: {
         count(b, &b->counters.get_id_ops, 1);
         uint64_t n = in_len < VIRTIO_BLK_ID_BYTES ? in_len : VIRTIO_BLK_ID_BYTES;
@@ -286,10 +435,177 @@ out:
     return used;
 }
 
+uint32_t virtio_blk_handle_request(VirtioBlk *b, const Virtqueue *vq, const VirtqChain *c)
+{
+    return blk_request(b, 0, vq, c);
+}
+
+/* A request the ring finished: its status, counters and used element,
+ * pushed now, in completion order. */
+static void blk_complete(void *ctx, uint64_t tag, int32_t res)
+{
+    VirtioBlk *b = ctx;
+    BlkReq *r = &b->reqs[tag];
+    if (!b->dropping) {
+        bool in = r->type == VIRTIO_BLK_T_IN;
+        uint8_t status = VIRTIO_BLK_S_OK;
+        uint32_t used = 1;
+        int e = res < 0 ? res : 0;
+        if (r->type != VIRTIO_BLK_T_FLUSH) {
+            /* Cut short (the file shrank, or a partial transfer), or refused
+             * (O_DIRECT and the buffers, no resources now): what is left goes
+             * through the bounce buffer, which tells the real error. */
+            if (res >= 0 && (uint64_t)res < r->len)
+                e = rw_bounce(b, in, r->iov, r->n_iov, r->pos, r->len, (uint64_t)res);
+            else if (res == -EINVAL || res == -EAGAIN || res == -EINTR)
+                e = rw_bounce(b, in, r->iov, r->n_iov, r->pos, r->len, 0);
+        }
+        if (e < 0) {
+            count(b, &b->counters.io_errors, 1);
+            status = VIRTIO_BLK_S_IOERR;
+        } else if (in) {
+            count(b, &b->counters.read_ops, 1);
+            count(b, &b->counters.read_bytes, r->len);
+            used += (uint32_t)(r->len > UINT32_MAX - 1 ? UINT32_MAX - 1 : r->len);
+        } else if (r->type == VIRTIO_BLK_T_OUT) {
+            count(b, &b->counters.write_ops, 1);
+            count(b, &b->counters.write_bytes, r->len);
+        }
+        *r->status = status;
+        virtio_pci_complete(b->transport, r->q, r->head, used);
+    }
+    req_free_iov(r);
+    b->free_reqs[b->n_free++] = (uint32_t)tag;
+}
+
+/* What a request costs the limiter: one op, plus the data of a read or a
+ * write (the other requests move no guest data, as Cloud Hypervisor counts
+ * them). A malformed request still costs its op. */
+static uint64_t request_bytes(const Virtqueue *vq, const VirtqChain *c)
+{
+    uint32_t type;
+    if (c->readable_len < HDR_SIZE ||
+        virtq_chain_read(vq, c, 0, &type, sizeof(type)) != (int64_t)sizeof(type))
+        return 0;
+    if (type == VIRTIO_BLK_T_IN)
+        return c->writable_len ? c->writable_len - 1 : 0;
+    if (type == VIRTIO_BLK_T_OUT)
+        return c->readable_len - HDR_SIZE;
+    return 0;
+}
+
 static uint32_t blk_handle(void *dev, uint16_t q, const Virtqueue *vq, const VirtqChain *c)
 {
+    VirtioBlk *b = dev;
+    /* Before the limiter: a request left in the ring must not have paid. */
+    if (b->io && blk_io_full(b->io)) {
+        b->full_queues |= 1ULL << q;
+        return VIRTIO_CHAIN_DEFER;
+    }
+    if (b->limit.limiter && !rate_limiter_handle_admit(&b->limit, 1, request_bytes(vq, c))) {
+        count(b, &b->counters.throttled, 1);
+        b->waiting_queues |= 1ULL << q;
+        return VIRTIO_CHAIN_DEFER;
+    }
+    return blk_request(b, q, vq, c);
+}
+
+/* The ring finished requests (its eventfd), or the limiter's timer fired:
+ * the buckets should now hold what the waiting requests need. */
+static void blk_host_event(void *dev)
+{
+    VirtioBlk *b = dev;
+    if (b->io && blk_io_reap(b->io, blk_complete, b) && b->full_queues) {
+        for (uint16_t q = 0; q < b->num_queues; q++)
+            if (b->full_queues & (1ULL << q))
+                virtio_pci_kick(b->transport, q);
+        b->full_queues = 0;
+    }
+    if (!b->limit.limiter || !rate_limiter_handle_expired(&b->limit))
+        return;
+    for (uint16_t q = 0; q < b->num_queues; q++)
+        if (b->waiting_queues & (1ULL << q))
+            virtio_pci_kick(b->transport, q);
+    b->waiting_queues = 0;
+}
+
+/* After the transport's last chain of a batch: the ring gets the whole
+ * batch in one io_uring_enter. Nothing queued may wait past the device
+ * lock (blk_io_drain counts on it). */
+static void blk_queue_done(void *dev, uint16_t q)
+{
     (void)q;
-    return virtio_blk_handle_request(dev, vq, c);
+    VirtioBlk *b = dev;
+    if (!b->io)
+        return;
+    int r = blk_io_submit(b->io);
+    if (r < 0 && !b->submit_failed) {
+        b->submit_failed = true;
+        fprintf(stderr, "vmm: %s: io_uring submission failed: %s\n", virtio_pci_id(b->transport), strerror(-r));
+    }
+}
+
+/* The driver reset the device: once status reads 0 it may reuse every
+ * buffer, so what is in flight is waited for and forgotten. */
+static void blk_reset(void *dev)
+{
+    VirtioBlk *b = dev;
+    if (!b->io)
+        return;
+    b->dropping = true;
+    blk_io_drain(b->io, blk_complete, b);
+    b->dropping = false;
+    b->full_queues = 0;
+}
+
+/* A snapshot: every request in flight completes before RAM is written. */
+static void blk_quiesce(void *dev)
+{
+    VirtioBlk *b = dev;
+    if (b->io)
+        blk_io_drain(b->io, blk_complete, b);
+}
+
+/* Once per process: the disks still work, only slower. */
+static void say_no_io_uring(int err)
+{
+    static int said;
+    if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+        fprintf(stderr, "vmm: virtio-blk: io_uring unavailable (%s); disks use synchronous I/O\n",
+                strerror(-err));
+}
+
+/* The ring and its requests; without a usable io_uring the disk stays
+ * synchronous. Here, on the main thread: the worker may not set rings up. */
+static int setup_io(VirtioBlk *b)
+{
+    unsigned depth = (unsigned)b->num_queues * b->queue_size;
+    if (depth > MAX_DEPTH)
+        depth = MAX_DEPTH;
+    int err = 0;
+    b->io = blk_io_new(b->fd, depth, &err);
+    if (!b->io) {
+        say_no_io_uring(err);
+        return 0;
+    }
+    b->reqs = calloc(depth, sizeof(*b->reqs));
+    b->free_reqs = calloc(depth, sizeof(*b->free_reqs));
+    if (!b->reqs || !b->free_reqs)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < depth; i++)
+        b->free_reqs[b->n_free++] = depth - 1 - i;
+    return virtio_pci_watch_host(b->transport, blk_io_event_fd(b->io));
+}
+
+int virtio_blk_set_rate_limiter(VirtioBlk *b, RateLimiter *l, char *errbuf, size_t errlen)
+{
+    const char *id = b->transport ? virtio_pci_id(b->transport) : "disk";
+    int r = rate_limiter_handle_init(&b->limit, l);
+    if (r == 0 && b->transport)
+        r = virtio_pci_watch_host(b->transport, b->limit.timer_fd);
+    if (r < 0)
+        snprintf(errbuf, errlen, "%s: rate limiter timer: %s", id, strerror(-r));
+    return r;
 }
 
 VirtioBlk *virtio_blk_new(const DiskConfig *cfg, const char *id, const VirtioPciConfig *transport,
@@ -301,6 +617,7 @@ VirtioBlk *virtio_blk_new(const DiskConfig *cfg, const char *id, const VirtioPci
         return NULL;
     }
     b->fd = -1;
+    b->limit.timer_fd = -1;
     b->readonly = cfg->readonly;
     b->direct = cfg->direct;
     b->num_queues = (uint16_t)(cfg->num_queues ? cfg->num_queues : 1);
@@ -311,7 +628,7 @@ VirtioBlk *virtio_blk_new(const DiskConfig *cfg, const char *id, const VirtioPci
         goto err;
     }
     int flags = (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (b->direct ? O_DIRECT : 0);
-    b->fd = open(cfg->path, flags);
+    b->fd = open_or_inherit(cfg->path, flags, 0);
     if (b->fd < 0) {
         snprintf(errbuf, errlen, "%s: cannot open %s%s: %s", id, cfg->path,
                  b->direct && errno == EINVAL ? " with O_DIRECT (direct=on)" : "", strerror(errno));
@@ -323,11 +640,17 @@ VirtioBlk *virtio_blk_new(const DiskConfig *cfg, const char *id, const VirtioPci
         snprintf(errbuf, errlen, "%s: stat %s: %s", id, cfg->path, strerror(errno));
         goto err;
     }
+    /* Files on the common file systems take 512-byte aligned O_DIRECT;
+     * a bigger block shows as EINVAL and goes through the bounce buffer. */
+    b->dio_align = VIRTIO_BLK_SECTOR;
     if (S_ISBLK(st.st_mode)) {
         if (ioctl(b->fd, BLKGETSIZE64, &size) < 0) {
             snprintf(errbuf, errlen, "%s: BLKGETSIZE64 %s: %s", id, cfg->path, strerror(errno));
             goto err;
         }
+        int lbs;
+        if (ioctl(b->fd, BLKSSZGET, &lbs) == 0 && lbs > VIRTIO_BLK_SECTOR)
+            b->dio_align = (uint32_t)lbs;
     } else if (S_ISREG(st.st_mode)) {
         size = (uint64_t)st.st_size;
     } else {
@@ -351,6 +674,10 @@ VirtioBlk *virtio_blk_new(const DiskConfig *cfg, const char *id, const VirtioPci
         .config_size = 0x3c,
         .config_read = blk_config_read,
         .handle = blk_handle,
+        .host_event = blk_host_event,
+        .queue_done = blk_queue_done,
+        .reset = blk_reset,
+        .quiesce = blk_quiesce,
     };
     if (b->readonly)
         b->ops.features |= 1ULL << VIRTIO_BLK_F_RO;
@@ -365,6 +692,22 @@ VirtioBlk *virtio_blk_new(const DiskConfig *cfg, const char *id, const VirtioPci
         tc.queue_size = b->queue_size;
         b->transport = virtio_pci_new(&b->ops, b, &tc, errbuf, errlen);
         if (!b->transport)
+            goto err;
+        int r = cfg->disable_io_uring ? 0 : setup_io(b);
+        if (r < 0) {
+            snprintf(errbuf, errlen, "%s: asynchronous I/O: %s", id, strerror(-r));
+            goto err;
+        }
+    }
+    if (cfg->has_rate_limiter_config && rate_limiter_config_enabled(&cfg->rate_limiter_config)) {
+        RateLimiter *l = rate_limiter_new(&cfg->rate_limiter_config);
+        if (!l) {
+            snprintf(errbuf, errlen, "%s: out of memory", id);
+            goto err;
+        }
+        int r = virtio_blk_set_rate_limiter(b, l, errbuf, errlen);
+        rate_limiter_unref(l);
+        if (r < 0)
             goto err;
     }
     return b;
@@ -384,6 +727,14 @@ void virtio_blk_free(VirtioBlk *b)
     if (!b)
         return;
     virtio_pci_free(b->transport); /* stops the worker before the file goes */
+    if (b->io) {
+        b->dropping = true;
+        blk_io_drain(b->io, blk_complete, b);
+    }
+    blk_io_free(b->io);
+    free(b->reqs);
+    free(b->free_reqs);
+    rate_limiter_handle_destroy(&b->limit);
     if (b->fd >= 0)
         close(b->fd);
     free(b->bounce);

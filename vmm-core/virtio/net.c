@@ -1,19 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "net.h"
+#include "rate_limiter.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
-#include <net/if_arp.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
+
+#include "tap.h"
 
 /* Packets dropped in one go before the worker looks at other queues. */
 #define RX_DROP_BUDGET 64
@@ -29,6 +28,7 @@ struct VirtioNet {
     VirtioDeviceOps ops;
     VirtioPci *transport;
     VirtioNetCounters counters;
+    RateLimiterHandle *limits; /* one per rx/tx queue, numbered as they are; NULL: unlimited */
 };
 
 static void count(uint64_t *c, uint64_t n)
@@ -47,33 +47,6 @@ static int set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
     return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
-}
-
-static int open_tap(VirtioNet *n, const char *name, char *errbuf, size_t errlen, const char *id)
-{
-    for (uint16_t i = 0; i < n->pairs; i++) {
-        int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0) {
-            snprintf(errbuf, errlen, "%s: cannot open /dev/net/tun: %s", id, strerror(errno));
-            return -errno;
-        }
-        struct ifreq ifr;
-        memset(&ifr, 0, sizeof(ifr));
-        /* The first open names (or creates) the device; the others attach
-         * further queues to the same one. */
-        snprintf(ifr.ifr_name, IFNAMSIZ, "%s", i ? n->tap_name : name ? name : "");
-        ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (n->pairs > 1 ? IFF_MULTI_QUEUE : 0);
-        if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-            int e = errno;
-            close(fd);
-            snprintf(errbuf, errlen, "%s: cannot open tap %s: %s%s", id, name ? name : "(new)", strerror(e),
-                     e == EINVAL ? " (exists with other flags, e.g. without multi_queue?)" : "");
-            return -e;
-        }
-        snprintf(n->tap_name, sizeof(n->tap_name), "%.*s", IFNAMSIZ - 1, ifr.ifr_name);
-        n->fds[i] = fd;
-    }
-    return 0;
 }
 
 static int adopt_fds(VirtioNet *n, const int *fds, bool check_tap, char *errbuf, size_t errlen,
@@ -104,59 +77,6 @@ static int adopt_fds(VirtioNet *n, const int *fds, bool check_tap, char *errbuf,
         }
     }
     return 0;
-}
-
-static int if_ioctl(int sock, unsigned long req, struct ifreq *ifr, const char *what, char *errbuf,
-                    size_t errlen, const char *id)
-{
-    if (ioctl(sock, req, ifr) == 0)
-        return 0;
-    int e = errno;
-    snprintf(errbuf, errlen, "%s: tap %s: cannot set %s: %s", id, ifr->ifr_name, what, strerror(e));
-    return -e;
-}
-
-/* The host side of a tap we opened by name: address, MAC, MTU, up. */
-static int configure_host(VirtioNet *n, const NetConfig *cfg, char *errbuf, size_t errlen, const char *id)
-{
-    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (sock < 0) {
-        snprintf(errbuf, errlen, "%s: socket: %s", id, strerror(errno));
-        return -errno;
-    }
-    int r = 0;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", n->tap_name);
-    if (cfg->ip) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
-        sin->sin_family = AF_INET;
-        sin->sin_addr.s_addr = htonl(cfg->ip);
-        if ((r = if_ioctl(sock, SIOCSIFADDR, &ifr, "ip", errbuf, errlen, id)) < 0)
-            goto out;
-        sin->sin_addr.s_addr = htonl(cfg->mask);
-        if ((r = if_ioctl(sock, SIOCSIFNETMASK, &ifr, "mask", errbuf, errlen, id)) < 0)
-            goto out;
-    }
-    if (cfg->has_host_mac) {
-        memset(&ifr.ifr_hwaddr, 0, sizeof(ifr.ifr_hwaddr));
-        ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
-        memcpy(ifr.ifr_hwaddr.sa_data, cfg->host_mac.bytes, 6);
-        if ((r = if_ioctl(sock, SIOCSIFHWADDR, &ifr, "host_mac", errbuf, errlen, id)) < 0)
-            goto out;
-    }
-    if (cfg->mtu.present) {
-        ifr.ifr_mtu = cfg->mtu.value;
-        if ((r = if_ioctl(sock, SIOCSIFMTU, &ifr, "mtu", errbuf, errlen, id)) < 0)
-            goto out;
-    }
-    if ((r = if_ioctl(sock, SIOCGIFFLAGS, &ifr, "flags", errbuf, errlen, id)) < 0)
-        goto out;
-    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    r = if_ioctl(sock, SIOCSIFFLAGS, &ifr, "up", errbuf, errlen, id);
-out:
-    close(sock);
-    return r;
 }
 
 /* -------------------------------------------------------------- header */
@@ -205,6 +125,10 @@ static uint32_t transmit(VirtioNet *n, uint16_t pair, const Virtqueue *vq, const
         return 0;
     }
     uint64_t len = c->readable_len;
+    if (n->limits && !rate_limiter_handle_admit(&n->limits[2 * pair + 1], 1, len)) {
+        count(&n->counters.tx_throttled, 1);
+        return VIRTIO_CHAIN_DEFER;
+    }
     if (virtq_chain_read(vq, c, 0, n->buf, len) != (int64_t)len) {
         count(&n->counters.request_errors, 1);
         return 0;
@@ -237,6 +161,13 @@ static uint32_t receive(VirtioNet *n, uint16_t pair, const Virtqueue *vq, const 
         count(&n->counters.request_errors, 1);
         return 0;
     }
+    /* Only a limiter still owed for earlier packets holds this one back:
+     * its size is unknown until it is read. */
+    RateLimiterHandle *limit = n->limits ? &n->limits[2 * pair] : NULL;
+    if (limit && !rate_limiter_handle_admit(limit, 0, 0)) {
+        count(&n->counters.rx_throttled, 1);
+        return VIRTIO_CHAIN_DEFER;
+    }
     for (unsigned dropped = 0;;) {
         ssize_t r = read(n->fds[pair], n->buf, VIRTIO_NET_HDR_LEN + VIRTIO_NET_MAX_FRAME);
         if (r < 0 && errno == EINTR)
@@ -261,10 +192,30 @@ static uint32_t receive(VirtioNet *n, uint16_t pair, const Virtqueue *vq, const 
             count(&n->counters.request_errors, 1);
             return 0;
         }
+        if (limit)
+            rate_limiter_handle_charge(limit, 1, (uint64_t)r);
         count(&n->counters.rx_packets, 1);
         count(&n->counters.rx_bytes, (uint64_t)r - VIRTIO_NET_HDR_LEN);
         return (uint32_t)r;
     }
+}
+
+/* VIRTIO_NET_CTRL_MAC_TABLE_SET: a unicast and a multicast table, each a
+ * le32 count and that many 6-byte MACs, and nothing after them. */
+static bool mac_table_ok(const Virtqueue *vq, const VirtqChain *c)
+{
+    uint64_t off = 2;
+    for (int table = 0; table < 2; table++) {
+        uint8_t le[4];
+        if (c->readable_len - off < 4 || virtq_chain_read(vq, c, off, le, 4) != 4)
+            return false;
+        uint64_t entries = le[0] | (uint64_t)le[1] << 8 | (uint64_t)le[2] << 16 | (uint64_t)le[3] << 24;
+        off += 4;
+        if (entries > (c->readable_len - off) / 6)
+            return false;
+        off += entries * 6;
+    }
+    return off == c->readable_len;
 }
 
 static uint8_t control(VirtioNet *n, const Virtqueue *vq, const VirtqChain *c)
@@ -279,6 +230,12 @@ static uint8_t control(VirtioNet *n, const Virtqueue *vq, const VirtqChain *c)
         /* PROMISC, ALLMULTI (1-byte on/off): the tap hands us everything
          * anyway, so any setting is honoured by not filtering. */
         return cmd[1] <= 1 && data == 1 && cmd[2] <= 1 ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
+    case VIRTIO_NET_CTRL_MAC:
+        /* The MAC filter table belongs to CTRL_RX (virtio 1.2, 5.1.6.5.2),
+         * and Linux sets it on every rx-mode change; like PROMISC it is
+         * honoured by not filtering, so only its shape is checked. Setting
+         * the device MAC needs CTRL_MAC_ADDR, which is not offered. */
+        return cmd[1] == VIRTIO_NET_CTRL_MAC_TABLE_SET && mac_table_ok(vq, c) ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
     case VIRTIO_NET_CTRL_MQ:
         if (cmd[1] == VIRTIO_NET_CTRL_MQ_PAIRS_SET && data == 2 && has(n->features, VIRTIO_NET_F_MQ)) {
             uint16_t want = (uint16_t)(cmd[2] | cmd[3] << 8);
@@ -286,7 +243,7 @@ static uint8_t control(VirtioNet *n, const Virtqueue *vq, const VirtqChain *c)
         }
         return VIRTIO_NET_ERR;
     default:
-        return VIRTIO_NET_ERR; /* not offered: MAC filtering, VLANs, offload changes */
+        return VIRTIO_NET_ERR; /* not offered: VLANs, announcements, offload changes */
     }
 }
 
@@ -334,6 +291,39 @@ void virtio_net_activate(VirtioNet *n, uint64_t features)
 static void net_activate(void *dev, uint64_t features)
 {
     virtio_net_activate(dev, features);
+}
+
+/* A limiter's timer expired: its queue may go on. */
+static void net_host_event(void *dev)
+{
+    VirtioNet *n = dev;
+    for (uint16_t q = 0; q < 2 * n->pairs; q++)
+        if (rate_limiter_handle_expired(&n->limits[q]))
+            virtio_pci_kick(n->transport, q);
+}
+
+/* Each rx and tx queue gets buckets of its own, as in Cloud Hypervisor. */
+static int create_limits(VirtioNet *n, const RateLimiterConfig *cfg, char *errbuf, size_t errlen,
+                         const char *id)
+{
+    uint16_t nq = (uint16_t)(2 * n->pairs);
+    n->limits = calloc(nq, sizeof(*n->limits));
+    if (!n->limits) {
+        snprintf(errbuf, errlen, "%s: out of memory", id);
+        return -ENOMEM;
+    }
+    for (uint16_t q = 0; q < nq; q++)
+        n->limits[q].timer_fd = -1;
+    for (uint16_t q = 0; q < nq; q++) {
+        RateLimiter *l = rate_limiter_new(cfg);
+        int r = l ? rate_limiter_handle_init(&n->limits[q], l) : -ENOMEM;
+        rate_limiter_unref(l);
+        if (r < 0) {
+            snprintf(errbuf, errlen, "%s: rate limiter: %s", id, strerror(-r));
+            return r;
+        }
+    }
+    return 0;
 }
 
 static void net_reset(void *dev)
@@ -396,9 +386,9 @@ VirtioNet *virtio_net_new(const NetConfig *cfg, const char *id, const VirtioPciC
     else if (cfg->n_fds)
         r = cfg->n_fds == n->pairs ? adopt_fds(n, cfg->fds, true, errbuf, errlen, id) : -EINVAL;
     else {
-        r = open_tap(n, cfg->tap, errbuf, errlen, id);
+        r = tap_open(cfg->tap, n->pairs, n->fds, n->tap_name, errbuf, errlen, id);
         if (r == 0)
-            r = configure_host(n, cfg, errbuf, errlen, id);
+            r = tap_configure_host(n->tap_name, cfg, errbuf, errlen, id);
     }
     if (r == 0 && !tap_fds) {
         int hdr = VIRTIO_NET_HDR_LEN;
@@ -431,6 +421,11 @@ VirtioNet *virtio_net_new(const NetConfig *cfg, const char *id, const VirtioPciC
         if (cfg->offload_ufo)
             f |= 1ULL << VIRTIO_NET_F_HOST_UFO | 1ULL << VIRTIO_NET_F_GUEST_UFO;
     }
+    if (cfg->has_rate_limiter_config && rate_limiter_config_enabled(&cfg->rate_limiter_config) &&
+        create_limits(n, &cfg->rate_limiter_config, errbuf, errlen, id) < 0) {
+        virtio_net_free(n);
+        return NULL;
+    }
     n->ops = (VirtioDeviceOps){
         .type = VIRTIO_ID_NET,
         .pci_class = 0x020000, /* Ethernet controller */
@@ -440,6 +435,7 @@ VirtioNet *virtio_net_new(const NetConfig *cfg, const char *id, const VirtioPciC
         .handle = net_handle,
         .reset = net_reset,
         .activate = net_activate,
+        .host_event = n->limits ? net_host_event : NULL,
     };
     if (transport) {
         VirtioPciConfig tc = *transport;
@@ -453,6 +449,12 @@ VirtioNet *virtio_net_new(const NetConfig *cfg, const char *id, const VirtioPciC
         }
         for (uint16_t i = 0; i < n->pairs; i++)
             if ((r = virtio_pci_watch_fd(n->transport, n->fds[i], (uint16_t)(2 * i))) < 0) {
+                snprintf(errbuf, errlen, "%s: epoll: %s", id, strerror(-r));
+                virtio_net_free(n);
+                return NULL;
+            }
+        for (uint16_t q = 0; n->limits && q < 2 * n->pairs; q++)
+            if ((r = virtio_pci_watch_host(n->transport, n->limits[q].timer_fd)) < 0) {
                 snprintf(errbuf, errlen, "%s: epoll: %s", id, strerror(-r));
                 virtio_net_free(n);
                 return NULL;
@@ -474,6 +476,9 @@ void virtio_net_free(VirtioNet *n)
     for (uint16_t i = 0; n->fds && i < n->pairs; i++)
         if (n->fds[i] >= 0)
             close(n->fds[i]);
+    for (uint16_t q = 0; n->limits && q < 2 * n->pairs; q++)
+        rate_limiter_handle_destroy(&n->limits[q]);
+    free(n->limits);
     free(n->fds);
     free(n->buf);
     free(n);
@@ -499,4 +504,6 @@ void virtio_net_get_counters(const VirtioNet *n, VirtioNetCounters *out)
     out->tx_errors = __atomic_load_n(&n->counters.tx_errors, __ATOMIC_RELAXED);
     out->ctrl_ops = __atomic_load_n(&n->counters.ctrl_ops, __ATOMIC_RELAXED);
     out->request_errors = __atomic_load_n(&n->counters.request_errors, __ATOMIC_RELAXED);
+    out->rx_throttled = __atomic_load_n(&n->counters.rx_throttled, __ATOMIC_RELAXED);
+    out->tx_throttled = __atomic_load_n(&n->counters.tx_throttled, __ATOMIC_RELAXED);
 }

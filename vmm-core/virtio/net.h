@@ -16,6 +16,13 @@
  * watched by the device's worker (edge-triggered), so a packet wakes the
  * receive queue and a refilled queue is kicked by the guest. A packet that
  * does not fit the guest's buffer is dropped and counted (no MRG_RXBUF).
+ *
+ * bw_* / ops_* limit each receive and each transmit queue with buckets of
+ * their own, as Cloud Hypervisor does: a packet costs one op and its bytes
+ * (virtio-net header included). A transmit chain that does not fit waits
+ * in the ring; a received packet's size is only known once read, so it is
+ * charged afterwards and the next waits while the limiter is owed. The
+ * limiter's timer, watched by the worker, resumes the queue.
  */
 #pragma once
 
@@ -54,6 +61,7 @@
 
 #define VIRTIO_NET_CTRL_RX           0
 #define VIRTIO_NET_CTRL_MAC          1
+#define VIRTIO_NET_CTRL_MAC_TABLE_SET 0
 #define VIRTIO_NET_CTRL_MQ           4
 #define VIRTIO_NET_CTRL_MQ_PAIRS_SET 0
 #define VIRTIO_NET_OK                0
@@ -66,6 +74,7 @@ typedef struct VirtioNetCounters {
     uint64_t tx_packets, tx_bytes, tx_errors;  /* errors: the tap refused the frame */
     uint64_t ctrl_ops;
     uint64_t request_errors; /* malformed chains, headers or control commands */
+    uint64_t rx_throttled, tx_throttled; /* times a queue waited for the rate limiter */
 } VirtioNetCounters;
 
 /* transport NULL: no PCI function. tap_fds non-NULL: use these (unit tests

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "inherited_fd.h"
+
 #define CHUNK 4096
 
 struct VirtioRng {
@@ -58,7 +60,7 @@ VirtioRng *virtio_rng_new(const RngConfig *cfg, const char *id, const VirtioPciC
         return NULL;
     }
     const char *src = cfg->src ? cfg->src : "/dev/urandom";
-    r->fd = open(src, O_RDONLY | O_CLOEXEC);
+    r->fd = open_or_inherit(src, O_RDONLY, 0);
     if (r->fd < 0) {
         snprintf(errbuf, errlen, "%s: cannot open --rng src=%s: %s", id, src, strerror(errno));
         free(r);

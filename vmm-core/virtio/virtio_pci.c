@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "virtio_pci.h"
+#include "landlock.h"
 #include "vmm_seccomp.h"
 
 #include <errno.h>
@@ -53,6 +54,7 @@ struct VirtioPci {
     KvmMsiVector *vectors; /* num_queues + 1 */
     uint16_t n_vectors;
     VirtioCounters counters;
+    uint64_t completed; /* bit q: virtio_pci_complete() pushed to queue q */
 
     int epfd, ctl_fd;
     pthread_t worker;
@@ -155,13 +157,14 @@ static bool queue_live(VirtioPci *t, uint16_t q)
 static void process_queue(VirtioPci *t, uint16_t q)
 {
     Virtqueue *vq = &t->queues[q];
-    bool pushed = false;
+    bool pushed = false, broken = false;
     for (;;) {
         VirtqChain c;
         VirtqPop p = virtq_pop(vq, &c);
         if (p == VIRTQ_BROKEN) {
             needs_reset(t, q, vq->error);
-            return;
+            broken = true;
+            break;
         }
         if (p == VIRTQ_EMPTY) {
             /* Re-check after publishing avail_event: the driver may have
@@ -176,20 +179,51 @@ static void process_queue(VirtioPci *t, uint16_t q)
             virtq_unpop(vq);
             break;
         }
+        if (len == VIRTIO_CHAIN_ASYNC)
+            continue;
         if (virtq_push(vq, c.head, len) < 0) {
             needs_reset(t, q, "used ring unwritable");
-            return;
+            broken = true;
+            break;
         }
         t->counters.chains++;
         pushed = true;
     }
-    if (pushed && virtq_should_notify(vq))
+    /* However the pass ended, what the device batched starts now. */
+    if (t->ops->queue_done)
+        t->ops->queue_done(t->dev, q);
+    if (!broken && pushed && virtq_should_notify(vq))
         raise_interrupt(t, vq->msix_vector, ISR_QUEUE);
+}
+
+void virtio_pci_complete(VirtioPci *t, uint16_t q, uint16_t head, uint32_t len)
+{
+    if (!queue_live(t, q))
+        return;
+    if (virtq_push(&t->queues[q], head, len) < 0) {
+        needs_reset(t, q, "used ring unwritable");
+        return;
+    }
+    t->counters.chains++;
+    t->completed |= 1ULL << q;
+}
+
+/* Lock held: after the device completed chains outside process_queue, one
+ * interrupt per queue if the driver wants it (EVENT_IDX as for a pass). */
+static void signal_completed(VirtioPci *t)
+{
+    uint64_t done = t->completed;
+    t->completed = 0;
+    for (uint16_t q = 0; done && q < t->num_queues; q++)
+        if ((done & (1ULL << q)) && queue_live(t, q) && virtq_should_notify(&t->queues[q]))
+            raise_interrupt(t, t->queues[q].msix_vector, ISR_QUEUE);
 }
 
 static void *worker_main(void *arg)
 {
     VirtioPci *t = arg;
+    /* Started before the main thread confines itself, so confined here. */
+    vmm_landlock_enter();
     vmm_seccomp_enter(VMM_THREAD_VIRTIO_WORKER);
     for (;;) {
         struct epoll_event ev[16];
@@ -216,6 +250,7 @@ static void *worker_main(void *arg)
             if (tok == HOST_TOKEN) {
                 pthread_mutex_lock(&t->lock);
                 t->ops->host_event(t->dev);
+                signal_completed(t);
                 pthread_mutex_unlock(&t->lock);
                 continue;
             }
@@ -250,6 +285,27 @@ void virtio_pci_kick(VirtioPci *t, uint16_t q)
 {
     if (q < t->num_queues)
         kick(t, q);
+}
+
+unsigned virtio_pci_slot(const VirtioPci *t)
+{
+    return t->pci.slot;
+}
+
+void virtio_pci_detach(VirtioPci *t)
+{
+    if (t->pci.bus)
+        pci_bus_remove_device(t->pci.bus, &t->pci);
+}
+
+void virtio_pci_config_changed(VirtioPci *t)
+{
+    pthread_mutex_lock(&t->lock);
+    t->config_generation++;
+    /* Before DRIVER_OK the driver reads the configuration anyway. */
+    if (t->status & VIRTIO_STATUS_DRIVER_OK)
+        raise_interrupt(t, t->config_vector, ISR_CONFIG);
+    pthread_mutex_unlock(&t->lock);
 }
 
 /* ------------------------------------------------- ioeventfds (lock held) */
@@ -651,7 +707,11 @@ VirtioPci *virtio_pci_new(const VirtioDeviceOps *ops, void *dev, const VirtioPci
     if ((r = pci_device_add_bar(d, 0, VIRTIO_PCI_BAR_SIZE, false)) < 0 ||
         (r = add_virtio_cap(d, CAP_COMMON, VIRTIO_PCI_COMMON, COMMON_SIZE, false)) < 0 ||
         (r = add_virtio_cap(d, CAP_ISR, VIRTIO_PCI_ISR, 4, false)) < 0 ||
-        (r = add_virtio_cap(d, CAP_DEVICE, VIRTIO_PCI_DEVICE_CFG, ops->config_size, false)) < 0 ||
+        /* The device configuration capability is optional, and Linux's
+         * virtio_pci refuses the whole device when one has length 0 ("bad
+         * capability len"): a device without configuration (rng) has none. */
+        (ops->config_size > 0 &&
+         (r = add_virtio_cap(d, CAP_DEVICE, VIRTIO_PCI_DEVICE_CFG, ops->config_size, false)) < 0) ||
         (r = add_virtio_cap(d, CAP_NOTIFY, VIRTIO_PCI_NOTIFY, VIRTIO_PCI_NOTIFY_MULT * t->num_queues, true)) <
             0 ||
         (r = pci_device_add_msix(d, t->n_vectors, 0, VIRTIO_PCI_MSIX_TABLE, VIRTIO_PCI_MSIX_PBA,
@@ -772,4 +832,130 @@ void virtio_pci_get_counters(VirtioPci *t, VirtioCounters *out)
     pthread_mutex_lock(&t->lock);
     *out = t->counters;
     pthread_mutex_unlock(&t->lock);
+}
+
+/* ----------------------------------------------------------- snapshots */
+
+void virtio_pci_freeze(VirtioPci *t)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->ops->quiesce) {
+        t->ops->quiesce(t->dev);
+        signal_completed(t);
+    }
+}
+
+void virtio_pci_thaw(VirtioPci *t)
+{
+    pthread_mutex_unlock(&t->lock);
+}
+
+void virtio_pci_save(VirtioPci *t, SnapshotWriter *w)
+{
+    snapshot_put_u16(w, t->ops->type);
+    snapshot_put_u16(w, t->num_queues);
+    snapshot_put_u16(w, t->max_queue_size);
+    snapshot_put_u64(w, t->device_features);
+    snapshot_put_u64(w, t->driver_features);
+    snapshot_put_u32(w, t->device_feature_select);
+    snapshot_put_u32(w, t->driver_feature_select);
+    snapshot_put_u16(w, t->config_vector);
+    snapshot_put_u8(w, t->status);
+    snapshot_put_u8(w, t->config_generation);
+    snapshot_put_u16(w, t->queue_select);
+    snapshot_put_u8(w, t->isr);
+    snapshot_put_u8(w, t->intx_level);
+    for (uint16_t q = 0; q < t->num_queues; q++) {
+        const Virtqueue *vq = &t->queues[q];
+        snapshot_put_u16(w, vq->size);
+        snapshot_put_u64(w, vq->desc);
+        snapshot_put_u64(w, vq->avail);
+        snapshot_put_u64(w, vq->used);
+        snapshot_put_u8(w, vq->ready);
+        snapshot_put_u16(w, vq->msix_vector);
+        snapshot_put_u16(w, vq->last_avail);
+        snapshot_put_u16(w, vq->used_idx);
+        snapshot_put_u16(w, vq->signalled_used);
+        snapshot_put_u8(w, vq->signalled_valid);
+    }
+}
+
+static bool vector_ok(const VirtioPci *t, uint16_t v)
+{
+    return v == VIRTIO_MSI_NO_VECTOR || v < t->n_vectors;
+}
+
+/* Lock held. One queue's saved state; the rings are checked again as a
+ * driver enabling the queue would have them checked. */
+static int queue_load(VirtioPci *t, Virtqueue *vq, SnapshotReader *r)
+{
+    uint16_t size = snapshot_get_u16(r);
+    uint64_t desc = snapshot_get_u64(r), avail = snapshot_get_u64(r), used = snapshot_get_u64(r);
+    uint8_t ready = snapshot_get_u8(r);
+    uint16_t vector = snapshot_get_u16(r), last_avail = snapshot_get_u16(r), used_idx = snapshot_get_u16(r),
+             signalled = snapshot_get_u16(r);
+    uint8_t signalled_valid = snapshot_get_u8(r);
+    if (r->failed || size > t->max_queue_size || ready > 1 || signalled_valid > 1 || !vector_ok(t, vector))
+        return -EINVAL;
+    vq->size = size;
+    vq->desc = desc;
+    vq->avail = avail;
+    vq->used = used;
+    vq->msix_vector = vector;
+    if (!ready)
+        return 0;
+    bool event_idx = t->driver_features & (1ULL << VIRTIO_F_EVENT_IDX);
+    bool indirect = t->driver_features & (1ULL << VIRTIO_F_INDIRECT_DESC);
+    if (virtq_activate(vq, t->mem, event_idx, indirect) < 0)
+        return -EINVAL;
+    vq->last_avail = last_avail;
+    vq->used_idx = used_idx;
+    vq->signalled_used = signalled;
+    vq->signalled_valid = signalled_valid;
+    vq->ready = true;
+    return 0;
+}
+
+int virtio_pci_load(VirtioPci *t, SnapshotReader *r)
+{
+    uint16_t type = snapshot_get_u16(r), num_queues = snapshot_get_u16(r), max_size = snapshot_get_u16(r);
+    uint64_t device_features = snapshot_get_u64(r), driver_features = snapshot_get_u64(r);
+    uint32_t dfs = snapshot_get_u32(r), drfs = snapshot_get_u32(r);
+    uint16_t config_vector = snapshot_get_u16(r);
+    uint8_t status = snapshot_get_u8(r), generation = snapshot_get_u8(r);
+    uint16_t queue_select = snapshot_get_u16(r);
+    uint8_t isr = snapshot_get_u8(r), intx = snapshot_get_u8(r);
+    if (r->failed || type != t->ops->type || num_queues != t->num_queues || max_size != t->max_queue_size ||
+        device_features != t->device_features || (driver_features & ~device_features) ||
+        !vector_ok(t, config_vector) || isr > (ISR_QUEUE | ISR_CONFIG) || intx > 1)
+        return -EINVAL;
+
+    pthread_mutex_lock(&t->lock);
+    t->driver_features = driver_features;
+    t->device_feature_select = dfs;
+    t->driver_feature_select = drfs;
+    t->config_vector = config_vector;
+    t->status = status;
+    t->config_generation = generation;
+    t->queue_select = queue_select;
+    t->isr = isr;
+    /* The IOAPIC's restored state already holds the line's level. */
+    t->intx_level = intx;
+    int ret = 0;
+    for (uint16_t q = 0; ret == 0 && q < t->num_queues; q++)
+        ret = queue_load(t, &t->queues[q], r);
+    if (ret == 0 && !snapshot_reader_done(r))
+        ret = -EINVAL;
+    if (ret < 0) {
+        device_reset(t);
+        pthread_mutex_unlock(&t->lock);
+        return ret;
+    }
+    if ((status & VIRTIO_STATUS_DRIVER_OK) && t->ops->activate)
+        t->ops->activate(t->dev, t->driver_features);
+    for (uint16_t q = 0; q < t->num_queues; q++)
+        if (t->queues[q].ready)
+            kick(t, q);
+    pthread_mutex_unlock(&t->lock);
+    return 0;
 }

@@ -32,6 +32,7 @@
 #include "irq.h"
 #include "pci.h"
 #include "platform.h"
+#include "snapshot_format.h"
 #include "virtqueue.h"
 #include "vm.h"
 
@@ -73,6 +74,10 @@
  * is left alone until the next kick, which the device gives itself with
  * virtio_pci_kick() once it has something. */
 #define VIRTIO_CHAIN_DEFER UINT32_MAX
+/* A handle() result: the device took the chain and completes it later
+ * with virtio_pci_complete() (asynchronous I/O). It must have copied out
+ * of the chain whatever it needs: the next pop reuses its buffers. */
+#define VIRTIO_CHAIN_ASYNC (UINT32_MAX - 1)
 
 typedef struct VirtioDeviceOps {
     uint16_t type;
@@ -83,8 +88,16 @@ typedef struct VirtioDeviceOps {
     /* One chain of queue q; returns the bytes written into its writable
      * part (the used length). Runs on the worker with the device locked. */
     uint32_t (*handle)(void *dev, uint16_t q, const Virtqueue *vq, const VirtqChain *c);
-    /* The driver reset the device (or the guest rebooted). */
+    /* Optional: queue q has no more chains to hand over for now (or
+     * cannot take more): the device starts what it batched. Runs on the
+     * worker with the device locked, after every pass over the queue. */
+    void (*queue_done)(void *dev, uint16_t q);
+    /* The driver reset the device (or the guest rebooted). A device with
+     * chains in flight (VIRTIO_CHAIN_ASYNC) waits for them and drops them:
+     * the driver may reuse their buffers once the reset returns. */
     void (*reset)(void *dev);
+    /* Optional: completes every chain in flight (virtio_pci_freeze). */
+    void (*quiesce)(void *dev);
     /* Optional: DRIVER_OK with these negotiated features. Runs with the
      * device locked, before any queue is processed. */
     void (*activate)(void *dev, uint64_t features);
@@ -135,6 +148,20 @@ void virtio_pci_get_counters(VirtioPci *t, VirtioCounters *out);
 /* Makes the worker look at queue q again, as a guest kick would. Any thread,
  * any lock: it only writes the queue's eventfd. */
 void virtio_pci_kick(VirtioPci *t, uint16_t q);
+/* The device changed its configuration on the host's behalf (a new balloon
+ * target): bumps config_generation and raises the configuration-change
+ * interrupt. Any thread; takes the device lock. */
+void virtio_pci_config_changed(VirtioPci *t);
+/* The bus slot attach gave the function. */
+unsigned virtio_pci_slot(const VirtioPci *t);
+/* Hot unplug: takes the function off its bus (BAR unmapped, ioeventfds
+ * gone) before virtio_pci_free; the vCPUs must be parked. */
+void virtio_pci_detach(VirtioPci *t);
+/* A chain the device took with VIRTIO_CHAIN_ASYNC is done: puts it in the
+ * used ring with len bytes written. Device locked (ops->host_event or
+ * ops->quiesce); the queue's interrupt, if the driver wants one, follows
+ * once that callback returns. Dropped when the queue is no longer live. */
+void virtio_pci_complete(VirtioPci *t, uint16_t q, uint16_t head, uint32_t len);
 /* Before attach: the worker also processes queue q whenever fd becomes
  * readable (edge-triggered: the device drains fd until EAGAIN or defers).
  * For host sources such as a tap. */
@@ -144,3 +171,20 @@ int virtio_pci_watch_fd(VirtioPci *t, int fd, uint16_t q);
  * set of sockets): everything then runs on the worker under one lock. */
 int virtio_pci_watch_host(VirtioPci *t, int fd);
 const char *virtio_pci_id(const VirtioPci *t);
+
+/* Snapshots (snapshot/snapshot.c). freeze takes the device lock and thaw
+ * gives it back: in between the worker has finished the request it was
+ * serving and starts no other, and requests in flight have completed
+ * (ops->quiesce), so guest RAM and the rings hold still while a snapshot
+ * is written. Only with the vCPUs parked. */
+void virtio_pci_freeze(VirtioPci *t);
+void virtio_pci_thaw(VirtioPci *t);
+/* Frozen: status, features, vectors, and every queue's addresses and ring
+ * positions. */
+void virtio_pci_save(VirtioPci *t, SnapshotWriter *w);
+/* Into the same device, fresh, whose PCI function (BAR, MSI-X) was loaded
+ * first: the queues go live again where they were, the device is activated
+ * if the driver had it running, and each live queue is looked at once for
+ * requests published before the snapshot. -EINVAL for a malformed section
+ * or one of another device. */
+int virtio_pci_load(VirtioPci *t, SnapshotReader *r);

@@ -263,3 +263,29 @@ int64_t virtq_chain_write(const Virtqueue *vq, const VirtqChain *c, uint64_t off
 {
     return chain_copy(vq, c, true, offset, (void *)buf, len, true);
 }
+
+int virtq_chain_iov(const Virtqueue *vq, const VirtqChain *c, bool writable, uint64_t offset, uint64_t len,
+                    struct iovec *iov, uint32_t max)
+{
+    uint32_t first = writable ? c->n_readable : 0, end = writable ? c->n_bufs : c->n_readable, n = 0;
+    uint64_t done = 0;
+    for (uint32_t i = first; i < end && done < len; i++) {
+        const VirtqBuf *b = &c->bufs[i];
+        if (offset >= b->len) {
+            offset -= b->len;
+            continue;
+        }
+        uint64_t piece = b->len - offset;
+        if (piece > len - done)
+            piece = len - done;
+        if (n == max)
+            return -E2BIG;
+        void *p = guest_memory_ptr(vq->mem, b->addr + offset, piece);
+        if (!p)
+            return -EFAULT;
+        iov[n++] = (struct iovec){.iov_base = p, .iov_len = piece};
+        done += piece;
+        offset = 0;
+    }
+    return done == len ? (int)n : -EFAULT;
+}

@@ -18,13 +18,16 @@
  * A violation returns VIRTQ_BROKEN: the caller marks the device
  * NEEDS_RESET, counts it and stops using the queue. Buffers are only ever
  * described by guest addresses; devices copy through virtq_chain_read/
- * write, which go through guest_memory again.
+ * write, or take host iovecs from virtq_chain_iov, which all go through
+ * guest_memory again.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <sys/uio.h>
 
 #include "guest_memory.h"
 
@@ -101,3 +104,12 @@ int64_t virtq_chain_read(const Virtqueue *vq, const VirtqChain *c, uint64_t offs
 /* Copies into the chain's writable bytes starting at offset. */
 int64_t virtq_chain_write(const Virtqueue *vq, const VirtqChain *c, uint64_t offset, const void *buf,
                           uint64_t len);
+/* Host iovecs for len bytes of the chain's writable (or readable) bytes
+ * from offset, each piece resolved through guest_memory_ptr() again, so
+ * every iovec lies wholly inside one guest RAM region; empty buffers are
+ * skipped. For zero-copy I/O straight into guest memory: the pointers stay
+ * valid while the guest's RAM is mapped. Returns the number of iovecs,
+ * -EFAULT when a piece is not in RAM or the chain holds fewer than len
+ * bytes there, -E2BIG when more than max iovecs would be needed. */
+int virtq_chain_iov(const Virtqueue *vq, const VirtqChain *c, bool writable, uint64_t offset, uint64_t len,
+                    struct iovec *iov, uint32_t max);

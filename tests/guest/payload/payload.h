@@ -159,6 +159,10 @@ typedef void (*trap_handler)(struct trap_frame *f);
 
 void trap_init(void);
 void trap_set_handler(unsigned vector, trap_handler h);
+/* Points the vector's gate straight at `entry`, an assembly stub that saves
+ * what it touches and ends in iretq: no trap_dispatch on the way, for
+ * handlers whose first instructions are timed (bench/blk_payload.c). */
+void trap_set_gate(unsigned vector, void (*entry)(void));
 /* Loads a zero-limit IDT: the next exception escalates to a triple fault. */
 void trap_load_empty_idt(void);
 

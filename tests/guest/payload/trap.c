@@ -35,20 +35,29 @@ static const char *const exception_names[NR_EXCEPTIONS] = {
     "(22)", "(23)", "(24)", "(25)", "(26)", "(27)", "(28)", "(29)", "#SX", "(31)",
 };
 
+static void set_gate(unsigned v, uint64_t a)
+{
+    idt[v] = (struct idt_gate){
+        .offset_low = (uint16_t)a,
+        .selector = SEL_KERNEL_CS,
+        .type_attr = GATE_INTERRUPT,
+        .offset_mid = (uint16_t)(a >> 16),
+        .offset_high = (uint32_t)(a >> 32),
+    };
+}
+
 void trap_init(void)
 {
-    for (unsigned v = 0; v < IDT_ENTRIES; v++) {
-        uint64_t a = trap_stub_table[v];
-        idt[v] = (struct idt_gate){
-            .offset_low = (uint16_t)a,
-            .selector = SEL_KERNEL_CS,
-            .type_attr = GATE_INTERRUPT,
-            .offset_mid = (uint16_t)(a >> 16),
-            .offset_high = (uint32_t)(a >> 32),
-        };
-    }
+    for (unsigned v = 0; v < IDT_ENTRIES; v++)
+        set_gate(v, trap_stub_table[v]);
     struct table_pointer p = {.limit = sizeof(idt) - 1, .base = (uintptr_t)idt};
     __asm__ volatile("lidt %0" : : "m"(p));
+}
+
+void trap_set_gate(unsigned vector, void (*entry)(void))
+{
+    if (vector < IDT_ENTRIES)
+        set_gate(vector, (uintptr_t)entry);
 }
 
 void trap_set_handler(unsigned vector, trap_handler h)

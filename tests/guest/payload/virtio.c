@@ -12,9 +12,11 @@
 #define C_DF          0x04
 #define C_GFSEL       0x08
 #define C_GF          0x0c
+#define C_MSIX_CONFIG 0x10
 #define C_STATUS      0x14
 #define C_QSEL        0x16
 #define C_QSIZE       0x18
+#define C_QMSIX       0x1a
 #define C_QENABLE     0x1c
 #define C_QNOTIFY_OFF 0x1e
 #define C_QDESC       0x20
@@ -94,41 +96,90 @@ void pci_ecam_write8(unsigned slot, unsigned off, uint8_t v)
     mmio_write8(ecam(slot, off), v);
 }
 
-static uint8_t ecam_read8(unsigned slot, unsigned off)
+uint64_t pci_ecam_base = PCI_ECAM_BASE;
+
+static uint32_t cfg_read32(unsigned slot, unsigned off)
 {
-    return mmio_read8(ecam(slot, off));
+    if (!pci_ecam_base)
+        return pci_cf8_read32(slot, off);
+    return mmio_read32(pci_ecam_base + ((uint64_t)slot << 15) + off);
+}
+
+static uint8_t cfg_read8(unsigned slot, unsigned off)
+{
+    if (!pci_ecam_base)
+        return pci_cf8_read8(slot, off);
+    return mmio_read8(pci_ecam_base + ((uint64_t)slot << 15) + off);
+}
+
+static void cfg_write32(unsigned slot, unsigned off, uint32_t v)
+{
+    if (!pci_ecam_base)
+        pci_cf8_write32(slot, off, v);
+    else
+        mmio_write32(pci_ecam_base + ((uint64_t)slot << 15) + off, v);
+}
+
+/* The address of memory BAR idx (both halves of a 64-bit one), as the
+ * firmware or the VMM assigned it; 0 for an I/O or missing BAR. */
+static uint64_t bar_addr(unsigned slot, unsigned idx)
+{
+    if (idx > 5)
+        return 0;
+    uint32_t lo = cfg_read32(slot, 0x10 + 4 * idx);
+    if (lo & 1)
+        return 0;
+    uint64_t a = lo & ~0xfu;
+    if ((lo & 6) == 4 && idx < 5)
+        a |= (uint64_t)cfg_read32(slot, 0x14 + 4 * idx) << 32;
+    return a;
+}
+
+/* Offset of capability `id` in slot's configuration space, 0 if absent. */
+static unsigned find_cap(unsigned slot, uint8_t id)
+{
+    unsigned p = cfg_read8(slot, 0x34);
+    for (unsigned guard = 0; p && guard < 48; guard++) {
+        if (cfg_read8(slot, p) == id)
+            return p;
+        p = cfg_read8(slot, p + 1);
+    }
+    return 0;
 }
 
 bool vdev_find(struct vdev *d, uint16_t device_id)
 {
     memset(d, 0, sizeof(*d));
     for (unsigned s = 0; s < 32; s++) {
-        uint32_t id = pci_ecam_read32(s, 0);
+        uint32_t id = cfg_read32(s, 0);
         if ((id & 0xffff) != VIRTIO_VENDOR || (id >> 16) != device_id)
             continue;
         d->slot = s;
         d->device_id = device_id;
-        d->bar = pci_ecam_read32(s, 0x10) & ~0xfu;
-        /* Walk the vendor capabilities for the four structures. */
-        unsigned p = ecam_read8(s, 0x34);
+        /* Walk the vendor capabilities for the four structures. Each names
+         * its BAR (QEMU: the 64-bit BAR 4, we: the 32-bit BAR 0); both put
+         * all four in one, so offsets are kept relative to that BAR. */
+        uint64_t at[5] = {0};
+        unsigned bar = 0;
+        unsigned p = cfg_read8(s, 0x34);
         for (unsigned guard = 0; p && guard < 48; guard++) {
-            if (ecam_read8(s, p) == 0x09) {
-                uint8_t type = ecam_read8(s, p + 3);
-                uint32_t off = pci_ecam_read32(s, p + 8);
+            if (cfg_read8(s, p) == 0x09) {
+                uint8_t type = cfg_read8(s, p + 3), b = cfg_read8(s, p + 4);
+                if (type >= 1 && type <= 4 && !at[type])
+                    at[type] = bar_addr(s, b) + cfg_read32(s, p + 8);
                 if (type == 1)
-                    d->common = off;
-                else if (type == 2) {
-                    d->notify = off;
-                    d->notify_mult = pci_ecam_read32(s, p + 16);
-                } else if (type == 3)
-                    d->isr = off;
-                else if (type == 4)
-                    d->device = off;
+                    bar = b;
+                if (type == 2)
+                    d->notify_mult = cfg_read32(s, p + 16);
             }
-            p = ecam_read8(s, p + 1);
+            p = cfg_read8(s, p + 1);
         }
+        d->bar = bar_addr(s, bar);
+        uint32_t *offs[5] = {NULL, &d->common, &d->notify, &d->isr, &d->device};
+        for (unsigned t = 1; t <= 4; t++)
+            *offs[t] = at[t] ? (uint32_t)(at[t] - d->bar) : 0;
         /* Memory space and bus mastering on. */
-        pci_ecam_write32(s, 0x04, 0x6);
+        cfg_write32(s, 0x04, 0x6);
         unsigned k = device_id == VIRTIO_DEV_RNG ? 1 : 0;
         d->desc = ring_desc[k];
         d->avail = ring_avail[k];
@@ -222,6 +273,51 @@ bool vdev_init(struct vdev *d, uint64_t wanted)
         return false;
     setup_queue(d, 0);
     return driver_ok(d);
+}
+
+bool vdev_init_msix(struct vdev *d, uint64_t wanted, uint16_t vector)
+{
+    if (!negotiate(d, wanted))
+        return false;
+    mmio_write16(C(d, C_MSIX_CONFIG), VIRTIO_NO_VECTOR);
+    mmio_write16(C(d, C_QSEL), 0);
+    mmio_write16(C(d, C_QMSIX), vector);
+    /* A device that cannot use the vector reads back NO_VECTOR. */
+    if (mmio_read16(C(d, C_QMSIX)) != vector) {
+        fail("device %x refused MSI-X vector %u for queue 0", d->device_id, vector);
+        return false;
+    }
+    setup_queue(d, 0);
+    return driver_ok(d);
+}
+
+#define PCI_CAP_MSIX      0x11
+#define MSIX_ENABLE       (1u << 31) /* in the capability's first dword */
+#define MSIX_FUNC_MASK    (1u << 30)
+#define MSIX_ENTRY_MASKED 1u
+
+bool vdev_msix_setup(struct vdev *d, unsigned entry, uint32_t apic_id, uint8_t vector)
+{
+    unsigned cap = find_cap(d->slot, PCI_CAP_MSIX);
+    if (!cap) {
+        fail("device %x has no MSI-X capability", d->device_id);
+        return false;
+    }
+    uint32_t ctl = cfg_read32(d->slot, cap);
+    uint32_t table = cfg_read32(d->slot, cap + 4);
+    uint64_t base = bar_addr(d->slot, table & 7);
+    if (!base || entry > ((ctl >> 16) & 0x7ff)) {
+        fail("device %x: MSI-X table BAR %u at 0x%lx, %u entries", d->device_id, table & 7, base,
+             ((ctl >> 16) & 0x7ff) + 1);
+        return false;
+    }
+    uint64_t e = base + (table & ~7u) + 16ULL * entry;
+    mmio_write32(e, 0xfee00000u | apic_id << 12);
+    mmio_write32(e + 4, 0);
+    mmio_write32(e + 8, vector);
+    mmio_write32(e + 12, mmio_read32(e + 12) & ~MSIX_ENTRY_MASKED);
+    cfg_write32(d->slot, cap, (ctl & ~MSIX_FUNC_MASK) | MSIX_ENABLE);
+    return true;
 }
 
 bool vdev_init_queues(struct vdev *d, uint64_t wanted, struct vdev *qs, unsigned n)

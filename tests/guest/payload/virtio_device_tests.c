@@ -465,6 +465,27 @@ static void test_balloon(void)
         balloon_pfns[i] = (uint32_t)((BALLOON_BASE >> 12) + i);
     check(balloon_pfn_chain(&q[1], sizeof(balloon_pfns)), "balloon deflate");
     check(*(volatile uint8_t *)BALLOON_BASE == 0, "a ballooned page kept its contents");
+
+    /* vm.resize: the host changes num_pages at run time and says so with a
+     * configuration-change interrupt (ISR bit 1, INTx here) and a new
+     * config_generation. */
+    uint32_t resized = (uint32_t)cmdline_get_u64("resize_pages", 0);
+    if (resized) {
+        uint64_t common = d.bar + d.common;
+        uint8_t generation = mmio_read8(common + 0x15);
+        (void)mmio_read8(d.bar + d.isr); /* drop what the queues left */
+        print("READY balloon-resize\n");
+        unsigned i = 0;
+        while (mmio_read32(cfg) != resized && i < 2000000)
+            i++;
+        check(mmio_read32(cfg) == resized, "balloon num_pages %u after vm.resize, wanted %u", mmio_read32(cfg),
+              resized);
+        check(mmio_read8(d.bar + d.isr) & 2, "no configuration-change interrupt for the new target");
+        check(mmio_read8(common + 0x15) != generation, "config_generation did not change");
+        mmio_write32(cfg + 4, resized);
+        print("READY balloon-resized\n");
+        wait_newline();
+    }
     vdev_reset(&d);
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * PCI and virtio tests: test=pci, test=blk, test=rng, test=hostile. The
+ * PCI and virtio tests: test=pci, test=blk, test=blk-throttle, test=rng,
+ * test=hostile. The
  * runner (run_guest.py) passes expectations on the command line and checks
  * the disk image and vm.counters from the host side.
  */
@@ -278,6 +279,60 @@ static void test_rng(void)
     vdev_reset(&d);
 }
 
+/* --------------------------------------------------------- blk-throttle */
+
+/* The runner limits the disk (bw_* / ops_*): a request may be answered
+ * late, never lost. vdev_wait_used gives up after a fixed number of spins,
+ * so keep asking while the device is healthy. */
+static bool wait_used_patiently(struct vdev *d, uint32_t *len)
+{
+    for (unsigned tries = 0; tries < 200; tries++) {
+        if (vdev_wait_used(d, len))
+            return true;
+        if (vdev_status(d) & VIRTIO_STATUS_NEEDS_RESET)
+            return false;
+    }
+    return false;
+}
+
+/* requests=N GET_IDs and sector reads, one at a time; then the runner reads
+ * vm.counters and sends a line to finish. */
+static void test_blk_throttle(void)
+{
+    struct vdev d;
+    if (!vdev_find(&d, VIRTIO_DEV_BLK)) {
+        fail("no virtio-blk");
+        return;
+    }
+    if (!vdev_init(&d, F_VERSION_1))
+        return;
+    uint64_t n = cmdline_get_u64("requests", 20);
+    for (uint64_t i = 0; i < n; i++) {
+        bool read = i & 1;
+        blk_hdr.type = read ? BLK_T_IN : BLK_T_GET_ID;
+        blk_hdr.reserved = 0;
+        blk_hdr.sector = i;
+        blk_status = 0xee;
+        d.desc[0] = (struct vring_desc){(uint64_t)(uintptr_t)&blk_hdr, 16, VIRTQ_DESC_F_NEXT, 1};
+        d.desc[1] = (struct vring_desc){(uint64_t)(uintptr_t)blk_data, read ? 512 : 20,
+                                        VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2};
+        d.desc[2] = (struct vring_desc){(uint64_t)(uintptr_t)&blk_status, 1, VIRTQ_DESC_F_WRITE, 0};
+        vdev_submit(&d, 0);
+        uint32_t used = 0;
+        if (!wait_used_patiently(&d, &used)) {
+            fail("request %lu never completed", i);
+            return;
+        }
+        check(blk_status == 0 && used == (read ? 513u : 21u), "request %lu: status %u used %u", i, blk_status,
+              used);
+    }
+    print("READY blk-throttle %lu\n", n);
+    char c;
+    for (;;)
+        if (serial_getc(&c) && c == '\n')
+            break;
+}
+
 /* -------------------------------------------------------------- hostile */
 
 static unsigned broken_expected;
@@ -415,16 +470,51 @@ static void test_hostile(void)
             break;
 }
 
+/* ------------------------------------------------ snapshot (tests.c) */
+
+#define SNAP_BLK_SECTORS 64
+static struct vdev snap_blk;
+
+bool snapshot_blk_init(void)
+{
+    if (!vdev_find(&snap_blk, VIRTIO_DEV_BLK)) {
+        fail("no virtio-blk");
+        return false;
+    }
+    return vdev_init(&snap_blk, F_VERSION_1);
+}
+
+/* Writes this tick's sector and reads back the last tick's, so the first
+ * tick after a restore uses the queue where the snapshot left it and reads
+ * what the snapshotted guest wrote. */
+void snapshot_blk_tick(uint64_t tick)
+{
+    fill_pattern(blk_data, 512, tick);
+    check(blk_request(&snap_blk, BLK_T_OUT, tick % SNAP_BLK_SECTORS, blk_data, 512, false, NULL) == 0,
+          "tick %lu: virtio-blk write failed", tick);
+    if (tick < 2)
+        return;
+    memset(blk_data, 0, 512);
+    check(blk_request(&snap_blk, BLK_T_IN, (tick - 1) % SNAP_BLK_SECTORS, blk_data, 512, true, NULL) == 0,
+          "tick %lu: virtio-blk read failed", tick);
+    check(check_pattern(blk_data, 512, tick - 1), "tick %lu: the sector of tick %lu reads back different",
+          tick, tick - 1);
+}
+
 bool run_virtio_test(const char *name)
 {
     if (!memcmp(name, "pci", 4))
         test_pci_enum();
     else if (!memcmp(name, "blk", 4))
         test_blk();
+    else if (!memcmp(name, "blk-throttle", 13))
+        test_blk_throttle();
     else if (!memcmp(name, "rng", 4))
         test_rng();
     else if (!memcmp(name, "hostile", 8))
         test_hostile();
+    else if (!memcmp(name, "hotplug", 8))
+        test_hotplug();
     else
         return run_virtio_device_test(name);
     return true;

@@ -256,6 +256,37 @@ static void test_bar_sizing_and_mapping(void **state)
     assert_int_equal(ecam_read(f, 1, PCI_BAR0, 4), bar);
 }
 
+/* Hot unplug: the function leaves its slot, its BAR stops decoding (the
+ * owner hears bar_mapped(0)), and the next function added takes the slot
+ * with a BAR of its own. */
+static void test_remove_device(void **state)
+{
+    Fixture *f = *state;
+    uint32_t bar = ecam_read(f, 1, PCI_BAR0, 4);
+    ecam_write(f, 1, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    assert_int_equal(f->mapped[0], bar);
+    pci_bus_remove_device(&f->pci, &f->dev);
+    assert_int_equal(f->mapped[0], 0);
+    assert_null(f->dev.bus);
+    assert_int_equal(ecam_read(f, 1, PCI_VENDOR_ID, 4), 0xffffffffu);
+    uint32_t v = 0;
+    bus_read(&f->mmio, bar + 0x10, (uint8_t *)&v, 4);
+    assert_int_equal(v, 0xffffffffu);
+    /* Twice, or from a bus it is not on: nothing happens. */
+    unsigned calls = f->map_calls;
+    pci_bus_remove_device(&f->pci, &f->dev);
+    assert_int_equal(f->map_calls, calls);
+
+    PciDevice other;
+    pci_device_init(&other, 0x1af4, 0x1041, 0x020000, 1, 0x1af4, 1, &f_ops, f);
+    assert_int_equal(pci_device_add_bar(&other, 0, 0x8000, false), 0);
+    assert_int_equal(pci_bus_add_device(&f->pci, &other), 1);
+    assert_int_equal(ecam_read(f, 1, PCI_DEVICE_ID, 2), 0x1041);
+    assert_true(ecam_read(f, 1, PCI_BAR0, 4) != bar);
+    pci_bus_remove_device(&f->pci, &other);
+    pci_device_destroy(&other);
+}
+
 static void msix_write(Fixture *f, unsigned vector, unsigned word, uint32_t v)
 {
     pci_msix_table_write(&f->dev.msix, vector * 16 + word * 4, (uint8_t *)&v, 4);
@@ -355,6 +386,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unclaimed_and_odd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bar_sizing_and_mapping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_msix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_device, setup, teardown),
         cmocka_unit_test(test_bad_setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

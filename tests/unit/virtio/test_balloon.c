@@ -167,6 +167,23 @@ static void test_config_writes(void **state)
     assert_int_equal(counters(f).actual_pages, 0x341234);
 }
 
+/* vm.resize: the target follows, up to the guest's RAM and no further. */
+static void test_resize(void **state)
+{
+    Fixture *f = *state;
+    assert_int_equal(virtio_balloon_resize(f->b, f->g.mem.ram_size / 2), 0);
+    assert_int_equal(counters(f).target_pages, f->g.mem.ram_size / 2 / 4096);
+    assert_int_equal(virtio_balloon_resize(f->b, 4096 + 100), 0); /* rounded down */
+    assert_int_equal(counters(f).target_pages, 1);
+    assert_int_equal(virtio_balloon_resize(f->b, f->g.mem.ram_size + 4096), -EINVAL);
+    assert_int_equal(virtio_balloon_resize(f->b, UINT64_MAX), -EINVAL);
+    assert_int_equal(counters(f).target_pages, 1);
+    assert_int_equal(virtio_balloon_resize(f->b, f->g.mem.ram_size), 0);
+    assert_int_equal(counters(f).target_pages, f->g.mem.ram_size / 4096);
+    assert_int_equal(virtio_balloon_resize(f->b, 0), 0);
+    assert_int_equal(counters(f).target_pages, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +192,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reporting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reporting_not_offered, setup_no_reporting, teardown),
         cmocka_unit_test_setup_teardown(test_config_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,7 @@ typedef struct Fixture {
 
 static const uint8_t MAC[6] = {0x52, 0x54, 0, 1, 2, 3};
 
-static int setup(void **state)
+static int setup_net(void **state, const RateLimiterConfig *limit)
 {
     Fixture *f = calloc(1, sizeof(*f));
     fg_init(&f->g, false, false);
@@ -32,6 +32,10 @@ static int setup(void **state)
     setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
     NetConfig cfg = {.num_queues = 2, .queue_size = 16, .offload_csum = true, .offload_tso = true};
     memcpy(cfg.mac.bytes, MAC, 6);
+    if (limit) {
+        cfg.has_rate_limiter_config = true;
+        cfg.rate_limiter_config = *limit;
+    }
     char err[256];
     f->net = virtio_net_new(&cfg, "_net0", NULL, &sv[0], err, sizeof(err));
     assert_non_null(f->net);
@@ -42,6 +46,18 @@ static int setup(void **state)
                                     1ULL << VIRTIO_NET_F_CTRL_VQ | 1ULL << VIRTIO_NET_F_CTRL_RX);
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_net(state, NULL);
+}
+
+/* ops_size=1 with a refill of a minute: one packet each way, then waits. */
+static int setup_limited(void **state)
+{
+    RateLimiterConfig rl = {.has_ops = true, .ops = {.size = 1, .refill_time = 60000}};
+    return setup_net(state, &rl);
 }
 
 static int teardown(void **state)
@@ -169,6 +185,38 @@ static void test_receive(void **state)
     assert_int_equal(n.rx_dropped, 2);
 }
 
+/* Each queue has its own buckets: transmit waits before a frame that does
+ * not fit; receive pays after the packet (its size is unknown before), so
+ * the packet after the one that emptied the bucket waits. A waiting chain
+ * stays with the guest: nothing is sent, read or dropped. */
+static void test_rate_limited(void **state)
+{
+    Fixture *f = *state;
+    uint8_t buf[256];
+    assert_int_equal(send_frame(f, 0, 0, 0, 0, 0), 0);
+    /* (the transport would put the chain back; this fake ring moves on) */
+    assert_int_equal(send_frame(f, 0, 0, 0, 0, 0), VIRTIO_CHAIN_DEFER);
+    assert_int_equal(host_read(f, buf, sizeof(buf)), VIRTIO_NET_HDR_LEN + 60);
+    assert_true(host_read(f, buf, sizeof(buf)) < 0);
+
+    uint8_t pkt[100] = {0};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(send(f->host, pkt, sizeof(pkt), 0), sizeof(pkt));
+    fg_desc(&f->g, 2, DATA + 0x1000, 200, VIRTQ_DESC_F_WRITE, 0);
+    for (int i = 0; i < 2; i++) {
+        fg_publish(&f->g, 2);
+        assert_int_equal(run(f, 0), sizeof(pkt));
+    }
+    fg_publish(&f->g, 2);
+    assert_int_equal(run(f, 0), VIRTIO_CHAIN_DEFER);
+    VirtioNetCounters c = counters(f);
+    assert_int_equal(c.tx_packets, 1);
+    assert_int_equal(c.tx_throttled, 1);
+    assert_int_equal(c.rx_packets, 2);
+    assert_int_equal(c.rx_throttled, 1);
+    assert_int_equal(c.rx_dropped, 0);
+}
+
 static void test_receive_hostile(void **state)
 {
     Fixture *f = *state;
@@ -226,6 +274,37 @@ static void test_control(void **state)
     assert_int_equal(c.request_errors, 9);
 }
 
+/* MAC_TABLE_SET comes with CTRL_RX: Linux's virtio_net sends one on every
+ * rx-mode change and warns "Failed to set MAC filter table" on an error. */
+static void test_control_mac_table(void **state)
+{
+    Fixture *f = *state;
+    uint32_t used;
+    const uint8_t set = VIRTIO_NET_CTRL_MAC_TABLE_SET;
+    /* What Linux sends for an interface without extra addresses. */
+    const uint8_t empty[] = {VIRTIO_NET_CTRL_MAC, set, 0, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(ctrl(f, empty, sizeof(empty), 1, &used), VIRTIO_NET_OK);
+    assert_int_equal(used, 1);
+    /* One unicast and two multicast addresses. */
+    const uint8_t full[] = {VIRTIO_NET_CTRL_MAC, set, 1, 0, 0, 0, 0x52, 0x54, 0, 1, 2, 3,
+                            2, 0, 0, 0, 0x01, 0, 0x5e, 0, 0, 1, 0x33, 0x33, 0, 0, 0, 1};
+    assert_int_equal(ctrl(f, full, sizeof(full), 1, &used), VIRTIO_NET_OK);
+    /* Broken shapes: no multicast table, a count past the data, data past
+     * the tables, a huge count, and the unoffered MAC_ADDR_SET. */
+    assert_int_equal(ctrl(f, full, 12, 1, &used), VIRTIO_NET_ERR);
+    const uint8_t lying[] = {VIRTIO_NET_CTRL_MAC, set, 2, 0, 0, 0, 0x52, 0x54, 0, 1, 2, 3, 0, 0, 0, 0};
+    assert_int_equal(ctrl(f, lying, sizeof(lying), 1, &used), VIRTIO_NET_ERR);
+    const uint8_t trailing[] = {VIRTIO_NET_CTRL_MAC, set, 0, 0, 0, 0, 0, 0, 0, 0, 0xff};
+    assert_int_equal(ctrl(f, trailing, sizeof(trailing), 1, &used), VIRTIO_NET_ERR);
+    const uint8_t huge[] = {VIRTIO_NET_CTRL_MAC, set, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0};
+    assert_int_equal(ctrl(f, huge, sizeof(huge), 1, &used), VIRTIO_NET_ERR);
+    const uint8_t addr_set[] = {VIRTIO_NET_CTRL_MAC, 1, 0x52, 0x54, 0, 1, 2, 3};
+    assert_int_equal(ctrl(f, addr_set, sizeof(addr_set), 1, &used), VIRTIO_NET_ERR);
+    VirtioNetCounters c = counters(f);
+    assert_int_equal(c.ctrl_ops, 7);
+    assert_int_equal(c.request_errors, 5);
+}
+
 static void test_config(void **state)
 {
     (void)state;
@@ -249,7 +328,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transmit_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receive_hostile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limited, setup_limited, teardown),
         cmocka_unit_test_setup_teardown(test_control, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_control_mac_table, setup, teardown),
         cmocka_unit_test(test_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

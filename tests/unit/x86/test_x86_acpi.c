@@ -517,6 +517,95 @@ static void test_aml_resources(void **state)
     aml_free(&r);
 }
 
+/* The hotplug statements, byte for byte as ACPI 6.x chapter 20 encodes them. */
+static void test_aml_methods(void **state)
+{
+    (void)state;
+    AmlBuf b = {0};
+    /* Method(_EJ0, 1) { Store(4, \B0EJ) } */
+    size_t m = aml_method_begin(&b, "_EJ0", 1);
+    aml_store(&b);
+    aml_integer(&b, 4);
+    aml_namestring(&b, "\\B0EJ");
+    aml_end(&b, m);
+    assert_false(aml_failed(&b));
+    assert_int_equal(b.len, 15);
+    assert_memory_equal(b.data, "\x14\x0e_EJ0\x01\x70\x0a\x04\\B0EJ", 15);
+    aml_free(&b);
+
+    /* If (And(Local1, 2, NullName)) { Notify(S001, 3) } */
+    m = aml_if_begin(&b);
+    aml_and(&b);
+    aml_local(&b, 1);
+    aml_integer(&b, 2);
+    aml_no_target(&b);
+    aml_notify(&b);
+    aml_namestring(&b, "S001");
+    aml_integer(&b, 3);
+    aml_end(&b, m);
+    assert_false(aml_failed(&b));
+    assert_int_equal(b.len, 14);
+    assert_memory_equal(b.data, "\xa0\x0d\x7b\x61\x0a\x02\x00\x86S001\x0a\x03", 14);
+    aml_free(&b);
+
+    /* OperationRegion(PCST, SystemIO, 0xae00, 12) and its Field. */
+    static const AmlFieldUnit units[] = {{"PCIU", 32}, {"BIG", 100}};
+    aml_operation_region(&b, "PCST", AML_REGION_SYSTEM_IO, 0xae00, 12);
+    aml_field_dword(&b, "PCST", units, 2);
+    assert_false(aml_failed(&b));
+    static const uint8_t want[] = {0x5b, 0x80, 'P', 'C', 'S', 'T', 0x01, 0x0b, 0x00, 0xae, 0x0a, 0x0c,
+                                   0x5b, 0x81, 0x11, 'P', 'C', 'S', 'T', 0x43, 'P', 'C', 'I', 'U', 0x20,
+                                   'B', 'I', 'G', '_', 0x44, 0x06};
+    assert_int_equal(b.len, sizeof(want));
+    assert_memory_equal(b.data, want, sizeof(want));
+    aml_free(&b);
+
+    /* Hostile arguments fail the buffer instead of emitting garbage. */
+    static const AmlFieldUnit bad_units[][1] = {{{"TOOLONG", 8}}, {{"1AB", 8}}, {{"PCIU", 0}}, {{"", 8}}};
+    for (size_t i = 0; i < sizeof(bad_units) / sizeof(bad_units[0]); i++) {
+        aml_field_dword(&b, "PCST", bad_units[i], 1);
+        assert_true(aml_failed(&b));
+        aml_free(&b);
+    }
+    aml_local(&b, 8);
+    assert_true(aml_failed(&b));
+    aml_free(&b);
+    aml_arg(&b, 7);
+    assert_true(aml_failed(&b));
+    aml_free(&b);
+    aml_method_begin(&b, "_EVT", 8);
+    assert_true(aml_failed(&b));
+    aml_free(&b);
+
+    /* Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive) {5} */
+    AmlBuf r = {0};
+    aml_res_interrupt_edge(&r, 5);
+    assert_int_equal(r.len, 9);
+    assert_memory_equal(r.data, "\x89\x06\x00\x03\x01\x05\x00\x00\x00", 9);
+    aml_free(&r);
+}
+
+/* The DSDT has a hotplug slot per device slot and the GED that notifies them. */
+static void test_dsdt_hotplug(void **state)
+{
+    (void)state;
+    Tables t;
+    build(&t, 1, 1, false, false, true);
+    const uint8_t *d = t.dsdt;
+    uint32_t n = get32(d + 4);
+    assert_non_null(find_bytes(d, n, "ACPI0013", 8));
+    assert_non_null(find_bytes(d, n, "_EVT", 4));
+    assert_non_null(find_bytes(d, n, "S001", 4));
+    assert_non_null(find_bytes(d, n, "S031", 4));
+    assert_null(find_bytes(d, n, "S000", 4)); /* the host bridge is not a slot */
+    /* OperationRegion(PCST, SystemIO, 0xae00, 12) */
+    assert_non_null(find_bytes(d, n, "\x5b\x80PCST\x01\x0b\x00\xae\x0a\x0c", 12));
+    release(&t);
+    build(&t, 1, 1, false, false, false);
+    assert_null(find_bytes(t.dsdt, get32(t.dsdt + 4), "ACPI0013", 8));
+    release(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +619,8 @@ int main(void)
         cmocka_unit_test(test_aml_names),
         cmocka_unit_test(test_aml_pkg_length),
         cmocka_unit_test(test_aml_resources),
+        cmocka_unit_test(test_aml_methods),
+        cmocka_unit_test(test_dsdt_hotplug),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 
 #include "acpi.h"
 #include "aml.h"
+#include "acpi_pci_hotplug.h"
 #include "layout.h"
 #include "pci.h"
 
@@ -346,6 +347,8 @@ static int build_dsdt(const AcpiPlatform *p, AmlBuf *b)
         aml_name(b, "_CRS");
         aml_resource_template(b, &res);
         res.len = 0;
+        /* Every slot can take a hot-added function (vm.add-disk, ...). */
+        acpi_pci_hotplug_slots(b);
         aml_end(b, m);
 
         /* Motherboard resource claiming ECAM, so Linux finds the MCFG space
@@ -360,6 +363,7 @@ static int build_dsdt(const AcpiPlatform *p, AmlBuf *b)
         aml_resource_template(b, &res);
         res.len = 0;
         aml_end(b, m);
+        acpi_pci_hotplug_ged(b);
     }
     aml_end(b, sb);
     if (res.failed)

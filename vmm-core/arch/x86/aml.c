@@ -18,8 +18,19 @@
 #define AML_DUAL_NAME_PREFIX  0x2e
 #define AML_MULTI_NAME_PREFIX 0x2f
 #define AML_EXT_OP_PREFIX     0x5b
+#define AML_METHOD_OP         0x14
+#define AML_LOCAL0_OP         0x60
+#define AML_ARG0_OP           0x68
+#define AML_STORE_OP          0x70
+#define AML_AND_OP            0x7b
+#define AML_NOTIFY_OP         0x86
+#define AML_IF_OP             0xa0
 #define AML_DEVICE_OP         0x82 /* after AML_EXT_OP_PREFIX */
+#define AML_OP_REGION_OP      0x80 /* after AML_EXT_OP_PREFIX */
+#define AML_FIELD_OP          0x81 /* after AML_EXT_OP_PREFIX */
 #define AML_ROOT_CHAR         '\\'
+/* FieldFlags: AccessType DWordAcc (3), NoLock, UpdateRule WriteAsZeros (2 << 5). */
+#define AML_FIELD_DWORD_WRITE_ZEROS 0x43
 
 #define AML_MAX_PKG_LENGTH (1U << 28)
 #define AML_MAX_NAME_SEGS  16
@@ -29,6 +40,7 @@
 #define RES_IO           0x47 /* small item 0x08, length 7 */
 #define RES_END_TAG      0x79 /* small item 0x0f, length 1 */
 #define RES_MEM32_FIXED  0x86
+#define RES_EXT_IRQ      0x89
 #define RES_DWORD_ADDR   0x87
 #define RES_WORD_ADDR    0x88
 #define RES_ADDR_MEMORY  0
@@ -268,6 +280,115 @@ void aml_end(AmlBuf *b, size_t mark)
     b->len += n;
 }
 
+/* ------------------------------------------------ methods, statements */
+
+size_t aml_method_begin(AmlBuf *b, const char *name, uint8_t n_args)
+{
+    aml_byte(b, AML_METHOD_OP);
+    size_t mark = b->len;
+    aml_namestring(b, name);
+    if (n_args > 7)
+        b->failed = true;
+    aml_byte(b, n_args & 7); /* MethodFlags: ArgCount, NotSerialized, SyncLevel 0 */
+    return mark;
+}
+
+size_t aml_if_begin(AmlBuf *b)
+{
+    aml_byte(b, AML_IF_OP);
+    return b->len;
+}
+
+void aml_store(AmlBuf *b)
+{
+    aml_byte(b, AML_STORE_OP);
+}
+
+void aml_and(AmlBuf *b)
+{
+    aml_byte(b, AML_AND_OP);
+}
+
+void aml_notify(AmlBuf *b)
+{
+    aml_byte(b, AML_NOTIFY_OP);
+}
+
+void aml_local(AmlBuf *b, unsigned n)
+{
+    if (n > 7)
+        b->failed = true;
+    aml_byte(b, (uint8_t)(AML_LOCAL0_OP + (n & 7)));
+}
+
+void aml_arg(AmlBuf *b, unsigned n)
+{
+    if (n > 6)
+        b->failed = true;
+    aml_byte(b, (uint8_t)(AML_ARG0_OP + (n < 7 ? n : 0)));
+}
+
+void aml_no_target(AmlBuf *b)
+{
+    aml_byte(b, 0x00); /* NullName */
+}
+
+void aml_operation_region(AmlBuf *b, const char *name, uint8_t space, uint64_t offset, uint64_t len)
+{
+    aml_byte(b, AML_EXT_OP_PREFIX);
+    aml_byte(b, AML_OP_REGION_OP);
+    aml_namestring(b, name);
+    aml_byte(b, space);
+    aml_integer(b, offset);
+    aml_integer(b, len);
+}
+
+/* A field unit's length in bits is a PkgLength-encoded number that, unlike
+ * a package's, does not count its own bytes. */
+static void field_length(AmlBuf *b, uint32_t bits)
+{
+    if (bits == 0 || bits >= (1U << 28)) {
+        b->failed = true;
+        return;
+    }
+    if (bits < 0x40) {
+        aml_byte(b, (uint8_t)bits);
+        return;
+    }
+    size_t n = bits < (1U << 12) ? 2 : bits < (1U << 20) ? 3 : 4;
+    aml_byte(b, (uint8_t)(((n - 1) << 6) | (bits & 0x0f)));
+    for (size_t i = 1; i < n; i++)
+        aml_byte(b, (uint8_t)(bits >> (4 + 8 * (i - 1))));
+}
+
+void aml_field_dword(AmlBuf *b, const char *region, const AmlFieldUnit *units, size_t n)
+{
+    aml_byte(b, AML_EXT_OP_PREFIX);
+    aml_byte(b, AML_FIELD_OP);
+    size_t mark = b->len;
+    aml_namestring(b, region);
+    aml_byte(b, AML_FIELD_DWORD_WRITE_ZEROS);
+    for (size_t i = 0; i < n; i++) {
+        /* A NamedField is a bare NameSeg: exactly four characters. */
+        size_t l = strlen(units[i].name);
+        if (l == 0 || l > 4) {
+            b->failed = true;
+            return;
+        }
+        char seg[4];
+        for (size_t j = 0; j < 4; j++) {
+            seg[j] = j < l ? units[i].name[j] : '_';
+            if (!name_char_ok(seg[j], j == 0)) {
+                b->failed = true;
+                return;
+            }
+        }
+        aml_bytes(b, seg, 4);
+        field_length(b, units[i].bits);
+    }
+    aml_end(b, mark);
+}
+
 /* -------------------------------------------------- resource templates */
 
 void aml_res_io(AmlBuf *r, uint16_t port, uint8_t len)
@@ -337,6 +458,15 @@ void aml_res_mem32_fixed(AmlBuf *r, uint32_t base, uint32_t len)
     aml_byte(r, 0x01); /* read/write */
     put_le(r, base, 4);
     put_le(r, len, 4);
+}
+
+void aml_res_interrupt_edge(AmlBuf *r, uint32_t gsi)
+{
+    aml_byte(r, RES_EXT_IRQ);
+    put_le(r, 6, 2);
+    aml_byte(r, 0x03); /* consumer, edge, active high, exclusive, not wake */
+    aml_byte(r, 1);    /* one interrupt */
+    put_le(r, gsi, 4);
 }
 
 void aml_resource_template(AmlBuf *b, const AmlBuf *r)

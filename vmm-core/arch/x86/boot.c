@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "e820.h"
+#include "inherited_fd.h"
 #include "layout.h"
 #include "loader.h"
 
@@ -139,7 +140,10 @@ static int open_file(LoaderFile *f, const char *what, const char *path, char *er
 
     f->what = what;
     f->path = path;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* A reboot loads the payload again: an inherited /dev/fd/N is
+     * duplicated each time and read with pread only, so its offset never
+     * matters. */
+    f->fd = open_or_inherit(path, O_RDONLY, 0);
     if (f->fd < 0)
         return loader_error(f, errbuf, errlen, -errno, "cannot open: %s", strerror(errno));
     if (fstat(f->fd, &st) < 0)

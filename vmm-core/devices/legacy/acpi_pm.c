@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "acpi_pm.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -216,4 +217,32 @@ void acpi_pm_get_counters(AcpiPm *pm, AcpiPmCounters *out)
     pthread_mutex_lock(&pm->lock);
     *out = pm->ctr;
     pthread_mutex_unlock(&pm->lock);
+}
+
+void acpi_pm_save(AcpiPm *pm, SnapshotWriter *w)
+{
+    pthread_mutex_lock(&pm->lock);
+    snapshot_put_u16(w, pm->sts);
+    snapshot_put_u16(w, pm->en);
+    snapshot_put_u16(w, pm->cnt);
+    snapshot_put_u8(w, pm->reset_reg);
+    snapshot_put_u8(w, pm->sci_level);
+    pthread_mutex_unlock(&pm->lock);
+}
+
+int acpi_pm_load(AcpiPm *pm, SnapshotReader *r)
+{
+    uint16_t sts = snapshot_get_u16(r), en = snapshot_get_u16(r), cnt = snapshot_get_u16(r);
+    uint8_t reset = snapshot_get_u8(r), level = snapshot_get_u8(r);
+    /* The level must agree with status and enables, or the SCI would stick. */
+    if (r->failed || level != ((sts & en) != 0))
+        return -EINVAL;
+    pthread_mutex_lock(&pm->lock);
+    pm->sts = sts;
+    pm->en = en;
+    pm->cnt = cnt;
+    pm->reset_reg = reset;
+    pm->sci_level = level;
+    pthread_mutex_unlock(&pm->lock);
+    return 0;
 }

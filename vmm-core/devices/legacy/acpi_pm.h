@@ -29,6 +29,7 @@
 
 #include "bus.h"
 #include "platform.h"
+#include "snapshot_format.h"
 
 #define ACPI_PM_EVT_LEN   4 /* PM1_STS, PM1_EN: 16 bits each (FADT PM1_EVT_LEN) */
 #define ACPI_PM_CNT_LEN   2 /* FADT PM1_CNT_LEN */
@@ -65,3 +66,8 @@ bool acpi_pm_power_button(AcpiPm *pm);
 /* Guest reset: registers back to power-on, SCI deasserted. */
 void acpi_pm_reset(AcpiPm *pm);
 void acpi_pm_get_counters(AcpiPm *pm, AcpiPmCounters *out);
+
+/* PM1 status, enable and control, the reset register and the SCI level, to
+ * and from a snapshot section (snapshot/snapshot.c). */
+void acpi_pm_save(AcpiPm *pm, SnapshotWriter *w);
+int acpi_pm_load(AcpiPm *pm, SnapshotReader *r);

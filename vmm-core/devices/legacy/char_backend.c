@@ -13,6 +13,7 @@
  */
 #include "char_backend.h"
 
+#include "inherited_fd.h"
 #include "unix_socket.h"
 
 #include <errno.h>
@@ -453,7 +454,7 @@ static int open_file(CharBackend *be, const char *path)
 {
     /* Appends: an existing log is kept. Mode 0600: guest console output can
      * carry secrets. O_NONBLOCK matters only if path is a FIFO. */
-    be->out_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+    be->out_fd = open_or_inherit(path, O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY | O_NONBLOCK, 0600);
     return be->out_fd < 0 ? -errno : 0;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "i8042.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -199,4 +200,29 @@ void i8042_reset(I8042 *k)
     pthread_mutex_lock(&k->lock);
     reset_locked(k);
     pthread_mutex_unlock(&k->lock);
+}
+
+void i8042_save(I8042 *k, SnapshotWriter *w)
+{
+    pthread_mutex_lock(&k->lock);
+    const uint8_t state[] = {k->ctr, k->outport, k->pending, k->out, k->out_full, k->last_was_cmd};
+    snapshot_put_bytes(w, state, sizeof(state));
+    pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_load(I8042 *k, SnapshotReader *r)
+{
+    uint8_t state[6];
+    snapshot_get_bytes(r, state, sizeof(state));
+    if (r->failed || state[4] > 1 || state[5] > 1)
+        return -EINVAL;
+    pthread_mutex_lock(&k->lock);
+    k->ctr = state[0];
+    k->outport = state[1];
+    k->pending = state[2];
+    k->out = state[3];
+    k->out_full = state[4];
+    k->last_was_cmd = state[5];
+    pthread_mutex_unlock(&k->lock);
+    return 0;
 }

@@ -17,6 +17,7 @@
 
 #include "bus.h"
 #include "platform.h"
+#include "snapshot_format.h"
 
 #define I8042_PIO_LEN 5
 
@@ -27,3 +28,7 @@ I8042 *i8042_new(const VmControl *control);
 void i8042_free(I8042 *k);
 const BusDevice *i8042_bus_device(I8042 *k);
 void i8042_reset(I8042 *k);
+
+/* Controller state to and from a snapshot section (snapshot/snapshot.c). */
+void i8042_save(I8042 *k, SnapshotWriter *w);
+int i8042_load(I8042 *k, SnapshotReader *r);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "rtc.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -323,4 +324,31 @@ void rtc_set_clock(Rtc *rtc, time_t (*now)(void))
     pthread_mutex_lock(&rtc->lock);
     rtc->now = now ? now : host_now;
     pthread_mutex_unlock(&rtc->lock);
+}
+
+void rtc_save(Rtc *rtc, SnapshotWriter *w)
+{
+    pthread_mutex_lock(&rtc->lock);
+    snapshot_put_u8(w, rtc->index);
+    snapshot_put_u8(w, rtc->nmi_masked);
+    snapshot_put_u64(w, (uint64_t)rtc->offset);
+    snapshot_put_bytes(w, rtc->cmos, sizeof(rtc->cmos));
+    pthread_mutex_unlock(&rtc->lock);
+}
+
+int rtc_load(Rtc *rtc, SnapshotReader *r)
+{
+    uint8_t index = snapshot_get_u8(r), nmi = snapshot_get_u8(r);
+    int64_t offset = (int64_t)snapshot_get_u64(r);
+    uint8_t cmos[RTC_CMOS_SIZE];
+    snapshot_get_bytes(r, cmos, sizeof(cmos));
+    if (r->failed || index >= RTC_CMOS_SIZE || nmi > 1)
+        return -EINVAL;
+    pthread_mutex_lock(&rtc->lock);
+    rtc->index = index;
+    rtc->nmi_masked = nmi;
+    rtc->offset = offset;
+    memcpy(rtc->cmos, cmos, sizeof(cmos));
+    pthread_mutex_unlock(&rtc->lock);
+    return 0;
 }

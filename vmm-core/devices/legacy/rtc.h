@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "bus.h"
+#include "snapshot_format.h"
 
 #define RTC_PIO_LEN   2
 #define RTC_CMOS_SIZE 128
@@ -40,3 +41,9 @@ const BusDevice *rtc_bus_device(Rtc *rtc);
 void rtc_reset(Rtc *rtc);
 /* Test hook: replaces time(NULL) as the host clock (NULL restores it). */
 void rtc_set_clock(Rtc *rtc, time_t (*now)(void));
+
+/* CMOS RAM, index, NMI mask and the guest's offset from the host clock, to
+ * and from a snapshot section (snapshot/snapshot.c). The offset carries
+ * over, so the guest's clock goes on from host time, as after a power cut. */
+void rtc_save(Rtc *rtc, SnapshotWriter *w);
+int rtc_load(Rtc *rtc, SnapshotReader *r);

@@ -446,3 +446,52 @@ void serial_get_counters(Serial *s, SerialCounters *out)
     out->tx_dropped = bc.out_dropped;
     pthread_mutex_unlock(&s->lock);
 }
+
+void serial_save(Serial *s, SnapshotWriter *w)
+{
+    pthread_mutex_lock(&s->lock);
+    const uint8_t regs[] = {s->ier, s->lcr, s->mcr,        s->fcr,       s->scr,
+                            s->dll, s->dlm, s->lsr_errors, s->msr_lines, s->msr_deltas};
+    snapshot_put_bytes(w, regs, sizeof(regs));
+    snapshot_put_u8(w, s->thre_pending);
+    snapshot_put_u8(w, s->irq_level);
+    snapshot_put_u8(w, (uint8_t)s->rx_count);
+    /* The FIFO from its head, so the load needs no ring position. */
+    for (unsigned i = 0; i < s->rx_count; i++)
+        snapshot_put_u8(w, s->rx[(s->rx_head + i) % SERIAL_FIFO_SIZE]);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int serial_load(Serial *s, SnapshotReader *r)
+{
+    uint8_t regs[10];
+    snapshot_get_bytes(r, regs, sizeof(regs));
+    uint8_t thre = snapshot_get_u8(r), level = snapshot_get_u8(r), count = snapshot_get_u8(r);
+    if (r->failed || (regs[0] & ~IER_MASK) || (regs[2] & ~MCR_MASK) || (regs[3] & ~FCR_STORED) || thre > 1 ||
+        level > 1 || count > ((regs[3] & FCR_ENABLE) ? SERIAL_FIFO_SIZE : 1))
+        return -EINVAL;
+    uint8_t rx[SERIAL_FIFO_SIZE];
+    snapshot_get_bytes(r, rx, count);
+    if (r->failed)
+        return -EINVAL;
+    pthread_mutex_lock(&s->lock);
+    s->ier = regs[0];
+    s->lcr = regs[1];
+    s->mcr = regs[2];
+    s->fcr = regs[3];
+    s->scr = regs[4];
+    s->dll = regs[5];
+    s->dlm = regs[6];
+    s->lsr_errors = regs[7];
+    s->msr_lines = regs[8];
+    s->msr_deltas = regs[9];
+    s->thre_pending = thre;
+    /* The line level as the restored IOAPIC last saw it; no edge now. */
+    s->irq_level = level;
+    memcpy(s->rx, rx, count);
+    s->rx_head = 0;
+    s->rx_count = count;
+    char_backend_input_ready(s->backend);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}

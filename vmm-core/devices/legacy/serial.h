@@ -30,6 +30,7 @@
 #include "config.h"
 #include "event_loop.h"
 #include "platform.h"
+#include "snapshot_format.h"
 
 #define SERIAL_PIO_LEN   8
 #define SERIAL_FIFO_SIZE 16
@@ -70,3 +71,9 @@ size_t serial_feed_input(Serial *s, const uint8_t *data, size_t len);
 /* The pty path in pty mode (for vm.info), else NULL. Valid until free. */
 const char *serial_pty_path(const Serial *s);
 void serial_get_counters(Serial *s, SerialCounters *out);
+
+/* Registers and the receive FIFO, to and from a snapshot section
+ * (snapshot/snapshot.c); load returns -EINVAL for values the chip cannot
+ * hold. The backend is the new process's own, from the configuration. */
+void serial_save(Serial *s, SnapshotWriter *w);
+int serial_load(Serial *s, SnapshotReader *r);

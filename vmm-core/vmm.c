@@ -838,8 +838,11 @@ static int api_remove_device(Vmm *vmm, VmState state, json_object *args, char *e
         return api_error(errbuf, errlen, -EBUSY,
                          "%s: removal already requested, waiting for the guest to eject it",
                          json_object_get_string(id));
+    /* Found, but no longer ejectable: the guest ejected it a moment ago and
+     * on_eject has not run yet. */
     if (r < 0)
-        return api_error(errbuf, errlen, -EINVAL, "%s cannot be removed", json_object_get_string(id));
+        return api_error(errbuf, errlen, -EBUSY, "%s: already ejected by the guest, being removed",
+                         json_object_get_string(id));
     return 0;
 }
 

@@ -834,6 +834,7 @@ def case_polkit(env, opts):
         for call in ((MANAGER, "org.vmm.Manager", "CreateVMFromArgs", "x", f"['--kernel', '{opts.payload}']"),
                      (MANAGER, "org.vmm.Manager", "DeleteVM", "pk"),
                      (path, "org.vmm.VM", "Start"), (path, "org.vmm.VM", "PowerOff"),
+                     (path, "org.vmm.VM", "ResizeBalloon", "4194304"),
                      (path, "org.freedesktop.DBus.Properties", "Set", "org.vmm.VM", "Autostart", "<true>")):
             rc, err, _ = gdbus_as(env, "nobody", *call)
             check(rc != 0 and err in refused, f"{call[2]} as nobody: expected a refusal, got {rc} {err}")

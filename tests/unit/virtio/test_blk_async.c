@@ -23,10 +23,7 @@
 #include <cmocka.h>
 #include <seccomp.h>
 
-#include "blk.h"
-#include "bus.h"
-#include "guest_memory.h"
-#include "pci.h"
+#include "blk_pci_driver.h"
 #include "rate_limiter.h"
 #include "virtqueue.h"
 
@@ -45,14 +42,7 @@ typedef struct Disk {
     uint16_t published;
 } Disk;
 
-typedef struct Fixture {
-    Bus pio, mmio;
-    PciBus pci;
-    GuestMemory mem;
-    char path[64];
-} Fixture;
-
-static Fixture *f;
+static BlkPciHost *f;
 
 /* Sector s holds bytes (s * 31 + offset) & 0xff. */
 static uint8_t pattern(uint64_t sector, unsigned off)
@@ -64,20 +54,9 @@ static int setup(void **state)
 {
     (void)state;
     f = calloc(1, sizeof(*f));
-    MemoryConfig mc;
-    memset(&mc, 0, sizeof(mc));
-    mc.size = RAM;
-    char err[256];
-    assert_int_equal(guest_memory_create(&f->mem, &mc, err, sizeof(err)), 0);
-    bus_init(&f->pio, "pio");
-    bus_init(&f->mmio, "mmio");
-    pci_bus_init(&f->pci);
-    assert_int_equal(pci_bus_attach(&f->pci, &f->pio, &f->mmio), 0);
     /* In the working directory (the build tree), not /tmp: O_DIRECT needs
      * a real file system. */
-    snprintf(f->path, sizeof(f->path), "vmm-test-blk-async-XXXXXX");
-    int fd = mkstemp(f->path);
-    assert_true(fd >= 0);
+    int fd = blk_pci_host_init(f, RAM, "vmm-test-blk-async-XXXXXX");
     uint8_t *img = malloc(IMG_SIZE);
     for (uint32_t i = 0; i < IMG_SIZE; i++)
         img[i] = pattern(i / 512, i % 512);
@@ -90,46 +69,24 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    pci_bus_destroy(&f->pci);
-    bus_destroy(&f->mmio);
-    bus_destroy(&f->pio);
-    guest_memory_destroy(&f->mem);
-    unlink(f->path);
+    blk_pci_host_destroy(f);
     free(f);
     return 0;
 }
 
 static void bar_write(const Disk *d, uint64_t off, uint64_t v, uint32_t len)
 {
-    uint8_t b[8];
-    for (uint32_t i = 0; i < len; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    assert_true(bus_write(&f->mmio, d->bar + off, b, len));
+    blk_pci_bar_write(f, d->bar, off, v, len);
 }
 
 static uint8_t bar_read8(const Disk *d, uint64_t off)
 {
-    uint8_t v = 0;
-    assert_true(bus_read(&f->mmio, d->bar + off, &v, 1));
-    return v;
+    return blk_pci_bar_read8(f, d->bar, off);
 }
 
-/* What a driver does: features (VERSION_1), queue 0, DRIVER_OK. */
 static void driver_init(Disk *d)
 {
-    bar_write(d, 0x14, 1 | 2, 1);
-    bar_write(d, 0x08, 1, 4);
-    bar_write(d, 0x0c, 1, 4);
-    bar_write(d, 0x14, 1 | 2 | 8, 1);
-    assert_true(bar_read8(d, 0x14) & 8);
-    bar_write(d, 0x16, 0, 2);
-    bar_write(d, 0x18, QSIZE, 2);
-    bar_write(d, 0x20, RING, 8);
-    bar_write(d, 0x28, RING + 0x1000, 8);
-    bar_write(d, 0x30, RING + 0x2000, 8);
-    bar_write(d, 0x1c, 1, 2);
-    bar_write(d, 0x14, 1 | 2 | 8 | 4, 1);
-    assert_int_equal(bar_read8(d, 0x14), 1 | 2 | 8 | 4);
+    blk_pci_driver_init(f, d->bar, QSIZE, RING, RING + 0x1000, RING + 0x2000);
     d->published = 0;
 }
 
@@ -148,17 +105,7 @@ static void open_disk(Disk *d, bool direct, bool disable_io_uring)
     d->blk = virtio_blk_new(&cfg, "_disk0", &tc, err, sizeof(err));
     if (!d->blk)
         fail_msg("%s", err);
-    if (virtio_blk_attach(d->blk, &f->pci, err, sizeof(err)) < 0)
-        fail_msg("%s", err);
-    PciDevice *dev = NULL;
-    for (int s = PCI_MAX_SLOTS - 1; s > 0 && !dev; s--)
-        if (f->pci.slots[s] && f->pci.slots[s]->opaque == virtio_blk_transport(d->blk))
-            dev = f->pci.slots[s];
-    assert_non_null(dev);
-    uint16_t cmd = 0x2; /* Memory Space Enable */
-    pci_config_write(&f->pci, dev, 4, (const uint8_t *)&cmd, 2);
-    d->bar = dev->bars[0].mapped;
-    assert_true(d->bar != 0);
+    d->bar = blk_pci_attach(f, d->blk);
     driver_init(d);
 }
 
@@ -171,12 +118,7 @@ static void close_disk(Disk *d)
 
 static void put_desc(uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
-    struct {
-        uint64_t addr;
-        uint32_t len;
-        uint16_t flags, next;
-    } v = {addr, len, flags, next};
-    assert_int_equal(guest_memory_write(&f->mem, RING + 16ULL * i, &v, sizeof(v)), 0);
+    blk_pci_put_desc(f, RING, i, addr, len, flags, next);
 }
 
 static uint64_t hdr_at(unsigned i)

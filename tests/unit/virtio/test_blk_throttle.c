@@ -19,10 +19,7 @@
 
 #include <cmocka.h>
 
-#include "blk.h"
-#include "bus.h"
-#include "guest_memory.h"
-#include "pci.h"
+#include "blk_pci_driver.h"
 #include "rate_limiter.h"
 #include "virtqueue.h"
 
@@ -39,31 +36,13 @@ typedef struct Disk {
     uint16_t published;
 } Disk;
 
-typedef struct Fixture {
-    Bus pio, mmio;
-    PciBus pci;
-    GuestMemory mem;
-    char path[64];
-} Fixture;
-
-static Fixture *f;
+static BlkPciHost *f;
 
 static int setup(void **state)
 {
     (void)state;
     f = calloc(1, sizeof(*f));
-    MemoryConfig mc;
-    memset(&mc, 0, sizeof(mc));
-    mc.size = RAM;
-    char err[256];
-    assert_int_equal(guest_memory_create(&f->mem, &mc, err, sizeof(err)), 0);
-    bus_init(&f->pio, "pio");
-    bus_init(&f->mmio, "mmio");
-    pci_bus_init(&f->pci);
-    assert_int_equal(pci_bus_attach(&f->pci, &f->pio, &f->mmio), 0);
-    snprintf(f->path, sizeof(f->path), "/tmp/vmm-test-throttle-XXXXXX");
-    int fd = mkstemp(f->path);
-    assert_true(fd >= 0);
+    int fd = blk_pci_host_init(f, RAM, "/tmp/vmm-test-throttle-XXXXXX");
     assert_int_equal(ftruncate(fd, 1 << 20), 0);
     close(fd);
     return 0;
@@ -72,28 +51,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    pci_bus_destroy(&f->pci);
-    bus_destroy(&f->mmio);
-    bus_destroy(&f->pio);
-    guest_memory_destroy(&f->mem);
-    unlink(f->path);
+    blk_pci_host_destroy(f);
     free(f);
     return 0;
-}
-
-static void bar_write(const Disk *d, uint64_t off, uint64_t v, uint32_t len)
-{
-    uint8_t b[8];
-    for (uint32_t i = 0; i < len; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    assert_true(bus_write(&f->mmio, d->bar + off, b, len));
-}
-
-static uint8_t bar_read8(const Disk *d, uint64_t off)
-{
-    uint8_t v = 0;
-    assert_true(bus_read(&f->mmio, d->bar + off, &v, 1));
-    return v;
 }
 
 /* The index-th disk: rings in their own 64 KiB of guest RAM. */
@@ -123,46 +83,15 @@ static VirtioBlk *new_disk(Disk *d, unsigned index, const RateLimiterConfig *own
     return d->blk;
 }
 
-/* Attach, then what a driver does: memory decoding on, features, queue 0,
- * DRIVER_OK. */
 static void attach_and_init(Disk *d)
 {
-    char err[256];
-    if (virtio_blk_attach(d->blk, &f->pci, err, sizeof(err)) < 0)
-        fail_msg("%s", err);
-    PciDevice *dev = NULL;
-    for (int s = PCI_MAX_SLOTS - 1; s > 0 && !dev; s--)
-        if (f->pci.slots[s] && f->pci.slots[s]->opaque == virtio_blk_transport(d->blk))
-            dev = f->pci.slots[s];
-    assert_non_null(dev);
-    uint16_t cmd = 0x2; /* Memory Space Enable */
-    pci_config_write(&f->pci, dev, 4, (const uint8_t *)&cmd, 2);
-    d->bar = dev->bars[0].mapped;
-    assert_true(d->bar != 0);
-
-    bar_write(d, 0x14, 1 | 2, 1); /* ACKNOWLEDGE | DRIVER */
-    bar_write(d, 0x08, 1, 4);     /* driver_feature_select: high word */
-    bar_write(d, 0x0c, 1, 4);     /* VERSION_1 */
-    bar_write(d, 0x14, 1 | 2 | 8, 1);
-    assert_true(bar_read8(d, 0x14) & 8);
-    bar_write(d, 0x16, 0, 2);
-    bar_write(d, 0x18, QSIZE, 2);
-    bar_write(d, 0x20, d->desc, 8);
-    bar_write(d, 0x28, d->avail, 8);
-    bar_write(d, 0x30, d->used, 8);
-    bar_write(d, 0x1c, 1, 2);
-    bar_write(d, 0x14, 1 | 2 | 8 | 4, 1);
-    assert_int_equal(bar_read8(d, 0x14), 1 | 2 | 8 | 4);
+    d->bar = blk_pci_attach(f, d->blk);
+    blk_pci_driver_init(f, d->bar, QSIZE, d->desc, d->avail, d->used);
 }
 
 static void put_desc(const Disk *d, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
-    struct {
-        uint64_t addr;
-        uint32_t len;
-        uint16_t flags, next;
-    } v = {addr, len, flags, next};
-    assert_int_equal(guest_memory_write(&f->mem, d->desc + 16ULL * i, &v, sizeof(v)), 0);
+    blk_pci_put_desc(f, d->desc, i, addr, len, flags, next);
 }
 
 /* n GET_ID requests (two descriptors each), published at once. */
@@ -189,7 +118,7 @@ static void publish_get_ids(Disk *d, uint16_t n)
 
 static void kick(const Disk *d)
 {
-    bar_write(d, 0x3000, 0, 2);
+    blk_pci_bar_write(f, d->bar, 0x3000, 0, 2);
 }
 
 static uint16_t used_idx(const Disk *d)

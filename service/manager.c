@@ -462,7 +462,10 @@ static int method_restore_vm(sd_bus_message *msg, void *userdata, sd_bus_error *
         return sd_bus_error_setf(error, VMM_ERROR_INVALID_STATE,
                                  "VM %s is %s: a VM is restored in place of a start, not while a VMM runs it",
                                  vm->name, vm_state_to_string(vm->state));
-    return vm_restore(vm, msg, url, error);
+    _cleanup_free_ char *vmm_url = NULL;
+    if ((r = vm_snapshot_url(vm, url, false, &vmm_url, error)) < 0)
+        return r;
+    return vm_restore(vm, msg, vmm_url, error);
 }
 
 static int property_get_vms(sd_bus *bus, const char *path, const char *interface, const char *property,

@@ -123,8 +123,9 @@ static int method_resume(sd_bus_message *m, void *userdata, sd_bus_error *error)
     return vm_request(vm, m, "vm.resume", error);
 }
 
-/* Cloud Hypervisor's vm.snapshot (docs/snapshot.md): the VMM, as the VMM
- * user, writes the directory, which must exist and be writable by it. */
+/* Cloud Hypervisor's vm.snapshot (docs/snapshot.md), into one directory
+ * of the VM's snapshot directory, which the VMM reaches through a
+ * descriptor (vm_snapshot_url()). */
 static int method_snapshot(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
     Vm *vm = userdata;
@@ -137,8 +138,11 @@ static int method_snapshot(sd_bus_message *m, void *userdata, sd_bus_error *erro
                                  "destination_url must be file:///absolute/path, not '%.200s'", url);
     if (vm->state != VM_STATE_PAUSED)
         return refuse(error, vm, "snapshot", "Pause it first");
+    _cleanup_free_ char *vmm_url = NULL;
+    if ((r = vm_snapshot_url(vm, url, true, &vmm_url, error)) < 0)
+        return r;
     _cleanup_json_ json_object *args = json_object_new_object();
-    if (!args || json_object_object_add(args, "destination_url", json_object_new_string(url)) < 0)
+    if (!args || json_object_object_add(args, "destination_url", json_object_new_string(vmm_url)) < 0)
         return -ENOMEM;
     return vm_request_args(vm, m, "vm.snapshot", args, VMM_SNAPSHOT_TIMEOUT_USEC, error);
 }
@@ -158,6 +162,21 @@ static int method_resize_balloon(sd_bus_message *m, void *userdata, sd_bus_error
     if (!args || json_object_object_add(args, "desired_balloon", json_object_new_uint64(bytes)) < 0)
         return -ENOMEM;
     return vm_request_args(vm, m, "vm.resize", args, VMM_REQUEST_TIMEOUT_USEC, error);
+}
+
+static int method_add_disk(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return vm_add_disk(userdata, m, error);
+}
+
+static int method_add_net(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return vm_add_net(userdata, m, error);
+}
+
+static int method_remove_device(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return vm_remove_device(userdata, m, error);
 }
 
 static int method_get_info(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -340,7 +359,8 @@ const sd_bus_vtable vm_vtable[] = {
     SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Vm, name), SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("UUID", "s", NULL, offsetof(Vm, uuid), SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("Config", "s", NULL, offsetof(Vm, config_json), SD_BUS_VTABLE_PROPERTY_CONST),
+    /* Changes with AddDisk, AddNet and an ejected device. */
+    SD_BUS_PROPERTY("Config", "s", NULL, offsetof(Vm, config_json), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("VCPUs", "u", NULL, offsetof(Vm, vcpus), SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("MemorySize", "t", NULL, offsetof(Vm, memory_size), SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("PID", "u", NULL, offsetof(Vm, pid), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -360,6 +380,12 @@ const sd_bus_vtable vm_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES("Snapshot", "s", SD_BUS_PARAM(destination_url), "", , method_snapshot,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("ResizeBalloon", "t", SD_BUS_PARAM(bytes), "", , method_resize_balloon,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("AddDisk", "s", SD_BUS_PARAM(config), "s", SD_BUS_PARAM(id), method_add_disk,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("AddNet", "s", SD_BUS_PARAM(config), "s", SD_BUS_PARAM(id), method_add_net,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("RemoveDevice", "s", SD_BUS_PARAM(id), "", , method_remove_device,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetInfo", "", , "s", SD_BUS_PARAM(info), method_get_info,
                              SD_BUS_VTABLE_UNPRIVILEGED),

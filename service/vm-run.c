@@ -15,7 +15,8 @@
  *  - stdout/stderr to <runtime>/<name>.log, where a failing VMM says why
  *    (ExitReason quotes its last line) and which outlives vmmd.
  *  - fd 5, /dev/kvm (--kvm-fd 5); fd 6, <runtime>/<name>.config.json
- *    (--config /dev/fd/6); from fd 7 on, every file and tap its
+ *    (--config /dev/fd/6); fd 7, the VM's snapshot directory
+ *    <state>/snapshots/<name> (vm_snapshot_url()); from fd 8 on, every file and tap its
  *    configuration names, opened by vmmd, the configuration saying
  *    /dev/fd/N for each: the VMM runs unprivileged (vm-sandbox.h).
  * The VMM runs in its own session, so it survives vmmd (KillMode=process).
@@ -43,7 +44,9 @@
 #define VMM_EVENT_FD      4
 #define VMM_KVM_FD        5
 #define VMM_CONFIG_FD     6
-#define VMM_FIRST_FILE_FD 7
+/* The VM's snapshot directory: vm.snapshot writes /dev/fd/7/NAME. */
+#define VMM_SNAPSHOT_DIR_FD 7
+#define VMM_FIRST_FILE_FD   8
 
 static int runtime_path(Vm *vm, const char *suffix, char **ret)
 {
@@ -109,6 +112,10 @@ static void apply_event(Vm *vm, const char *source, const char *event, json_obje
     } else if ((strcmp(event, "resumed") == 0 || strcmp(event, "rebooted") == 0) &&
                vm->state == VM_STATE_PAUSED) {
         vm_set_state(vm, VM_STATE_RUNNING);
+    } else if (strcmp(event, "device-removed") == 0) {
+        json_object *id = NULL;
+        if (props && json_object_object_get_ex(props, "id", &id) && json_object_is_type(id, json_type_string))
+            vm_device_removed(vm, json_object_get_string(id));
     } else if (strcmp(event, "crashed") == 0) {
         json_object *reason = NULL;
         vm->crash_reported = true;
@@ -130,7 +137,9 @@ static void on_vmm_event(json_object *record, void *userdata)
         !json_object_is_type(source, json_type_string) ||
         !json_object_object_get_ex(record, "event", &event) ||
         !json_object_is_type(event, json_type_string)) {
-        log_warning("VM %s: event record without source/event ignored", vm->name);
+        /* Debug only: a VMM sending such records in a loop would flood the
+         * journal (vmm_conn.c logs junk at a falling rate). */
+        log_debug("VM %s: event record without source/event ignored", vm->name);
         return;
     }
     /* The record's time is CLOCK_MONOTONIC since the VMM started; the
@@ -387,6 +396,77 @@ static int connect_to(const char *path, int *ret)
     return 0;
 }
 
+/* <state>/snapshots/<name>, made if missing and owned by the VMM user: the
+ * VMM writes snapshots into it through its descriptor (/dev/fd/7/NAME), so
+ * neither the 0700 state directory nor Landlock stand in the way, and no
+ * VMM reaches another VM's snapshots by path. */
+static int snapshot_dir_path(Vm *vm, char **ret)
+{
+    return asprintf(ret, "%s/snapshots/%s", vm->manager->state_dir, vm->name) < 0 ? -ENOMEM : 0;
+}
+
+static int open_snapshot_dir(Vm *vm, int *ret)
+{
+    const VmmSandbox *sb = &vm->manager->sandbox;
+    _cleanup_free_ char *top = NULL, *dir = NULL;
+    if (asprintf(&top, "%s/snapshots", vm->manager->state_dir) < 0 || snapshot_dir_path(vm, &dir) < 0)
+        return -ENOMEM;
+    if (mkdir(top, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (sb->privileged && fchown(fd, sb->uid, sb->gid) < 0) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    *ret = fd;
+    return 0;
+}
+
+int vm_snapshot_url(Vm *vm, const char *url, bool create, char **ret, sd_bus_error *error)
+{
+    _cleanup_free_ char *dir = NULL, *prefix = NULL;
+    if (snapshot_dir_path(vm, &dir) < 0 || asprintf(&prefix, "file://%s/", dir) < 0)
+        return -ENOMEM;
+    size_t n = strlen(prefix);
+    const char *name = url + n;
+    bool inside = strncmp(url, prefix, n) == 0;
+    if (inside && (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0))
+        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                 "'%.200s': a snapshot of VM %s is one directory %sNAME", url, vm->name, prefix);
+    if (!inside) {
+        /* RestoreVM reads a snapshot by path as the VMM user, from before
+         * it is confined; Snapshot writes only into the VM's directory. */
+        if (!create)
+            return (*ret = strdup(url)) ? 0 : -ENOMEM;
+        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                 "'%.200s': vmmd writes snapshots of VM %s only into %sNAME (its VMM may "
+                                 "write nowhere else)",
+                                 url, vm->name, prefix);
+    }
+    if (create) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+            return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot open %s: %s", dir, strerror(errno));
+        const VmmSandbox *sb = &vm->manager->sandbox;
+        if (mkdirat(dfd, name, 0700) == 0) {
+            /* The VMM owns its directory and may have put anything there:
+             * never follow what is at that name. */
+            if (sb->privileged && fchownat(dfd, name, sb->uid, sb->gid, AT_SYMLINK_NOFOLLOW) < 0)
+                return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot hand %s/%s to the VMM user: %s",
+                                         dir, name, strerror(errno));
+        } else if (errno != EEXIST) {
+            return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot create %s/%s: %s", dir, name,
+                                     strerror(errno));
+        }
+    }
+    return asprintf(ret, "file:///dev/fd/%d/%s", VMM_SNAPSHOT_DIR_FD, name) < 0 ? -ENOMEM : 0;
+}
+
 /* At or above min, past every number the child is given, so the dup2()s
  * there cannot clobber one another. */
 static int move_high(int *fd, int min)
@@ -450,7 +530,8 @@ static int spawn_vmm(Vm *vm, sd_bus_message *m, const char *restore_url, sd_bus_
 {
     Manager *mgr = vm->manager;
     _cleanup_free_ char *sock = NULL, *cfg_name = NULL, *cfg_path = NULL, *log_path = NULL;
-    _cleanup_close_ int listen_fd = -1, api_fd = -1, null_fd = -1, log_fd = -1, kvm_fd = -1, cfg_fd = -1;
+    _cleanup_close_ int listen_fd = -1, api_fd = -1, null_fd = -1, log_fd = -1, kvm_fd = -1, cfg_fd = -1,
+                        snap_fd = -1;
     _cleanup_(vmm_files_close) VmmFiles files = {0};
     int ev[2] = {-1, -1};
     int r;
@@ -470,11 +551,20 @@ static int spawn_vmm(Vm *vm, sd_bus_message *m, const char *restore_url, sd_bus_
     /* What needs privilege is opened here, with vmmd's; the VMM gets the
      * descriptors (vm-sandbox.h). */
     char why[512];
-    r = vmm_files_open(vm->config_json, VMM_FIRST_FILE_FD, &files, why, sizeof(why));
+    r = vmm_files_open(&mgr->sandbox, vm->config_json, VMM_FIRST_FILE_FD, VMM_SNAPSHOT_DIR_FD, &files, why,
+                       sizeof(why));
     if (r == -ENOMEM)
         return r;
     if (r < 0)
         return start_failed(vm, error, why);
+    r = open_snapshot_dir(vm, &snap_fd);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0) {
+        snprintf(why, sizeof(why), "cannot open the snapshot directory %s/snapshots/%s: %s", mgr->state_dir,
+                 vm->name, strerror(-r));
+        return start_failed(vm, error, why);
+    }
     kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (kvm_fd < 0) {
         snprintf(why, sizeof(why), "cannot open /dev/kvm: %s", strerror(errno));
@@ -509,7 +599,8 @@ static int spawn_vmm(Vm *vm, sd_bus_message *m, const char *restore_url, sd_bus_
     int high = VMM_API_FD + (int)n_fds;
     if ((r = move_high(&null_fd, high)) < 0 || (r = move_high(&log_fd, high)) < 0 ||
         (r = move_high(&listen_fd, high)) < 0 || (r = move_high(&ev_theirs, high)) < 0 ||
-        (r = move_high(&kvm_fd, high)) < 0 || (r = move_high(&cfg_fd, high)) < 0)
+        (r = move_high(&kvm_fd, high)) < 0 || (r = move_high(&cfg_fd, high)) < 0 ||
+        (r = move_high(&snap_fd, high)) < 0)
         return r;
     for (size_t i = 0; i < files.n; i++)
         if ((r = move_high(&files.fds[i], high)) < 0)
@@ -518,6 +609,7 @@ static int spawn_vmm(Vm *vm, sd_bus_message *m, const char *restore_url, sd_bus_
     fds[VMM_EVENT_FD - VMM_API_FD] = ev_theirs;
     fds[VMM_KVM_FD - VMM_API_FD] = kvm_fd;
     fds[VMM_CONFIG_FD - VMM_API_FD] = cfg_fd;
+    fds[VMM_SNAPSHOT_DIR_FD - VMM_API_FD] = snap_fd;
     memcpy(fds + (VMM_FIRST_FILE_FD - VMM_API_FD), files.fds, files.n * sizeof(int));
 
     char api_arg[16], ev_arg[16], kvm_arg[16], cfg_arg[24];

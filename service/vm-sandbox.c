@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/landlock.h>
 #include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
@@ -39,9 +40,29 @@
 
 /* ---------------------------------------------------------------- user */
 
-int vmm_sandbox_init(VmmSandbox *s, const char *user)
+/* Once, at start: every VMM runs with --landlock when the kernel has it.
+ * landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION). */
+static int landlock_init(bool wanted)
+{
+    if (!wanted) {
+        log_info("Landlock: off (--no-landlock): VMMs run without --landlock");
+        return 0;
+    }
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    if (abi < 0) {
+        log_warning("Landlock: not available (%s); VMMs run without --landlock",
+                    errno == EOPNOTSUPP ? "disabled at boot: add landlock to the lsm= kernel parameter"
+                                        : strerror(errno));
+        return 0;
+    }
+    log_info("Landlock: ABI %ld; VMMs run with --landlock", abi);
+    return (int)abi;
+}
+
+int vmm_sandbox_init(VmmSandbox *s, const char *user, bool landlock)
 {
     memset(s, 0, sizeof(*s));
+    s->landlock_abi = landlock_init(landlock);
     s->privileged = geteuid() == 0;
     if (!s->privileged) {
         /* Without CAP_SETUID there is no other user to become. */
@@ -119,6 +140,12 @@ static int hand_over(Opener *o, int fd, char **path)
     free(*path);
     *path = p;
     return number;
+}
+
+/* N of the "/dev/fd/N" hand_over wrote. */
+static int inherited_number(const char *path)
+{
+    return atoi(path + strlen("/dev/fd/"));
 }
 
 enum { ANY_FILE, REGULAR, REGULAR_OR_BLOCK };
@@ -215,7 +242,26 @@ static int open_net(Opener *o, NetConfig *n, size_t index)
     return 0;
 }
 
-int vmm_files_open(const char *config_json, int first_fd, VmmFiles *ret, char *errbuf, size_t errlen)
+/* Landlock on, whatever the definition says, and the snapshot directory. */
+static int enable_landlock(VmConfig *cfg, int snapshot_dir_fd)
+{
+    LandlockConfig *rules = realloc(cfg->landlock_rules, (cfg->n_landlock_rules + 1) * sizeof(*rules));
+    if (!rules)
+        return -ENOMEM;
+    cfg->landlock_rules = rules;
+    LandlockConfig *rule = &rules[cfg->n_landlock_rules];
+    *rule = (LandlockConfig){.access = strdup("rw")};
+    if (asprintf(&rule->path, "/dev/fd/%d", snapshot_dir_fd) < 0)
+        rule->path = NULL;
+    cfg->n_landlock_rules++;
+    if (!rule->path || !rule->access)
+        return -ENOMEM;
+    cfg->landlock_enable = true;
+    return 0;
+}
+
+int vmm_files_open(const VmmSandbox *s, const char *config_json, int first_fd, int snapshot_dir_fd,
+                   VmmFiles *ret, char *errbuf, size_t errlen)
 {
     VmConfig cfg;
     ConfigError err = {0};
@@ -247,6 +293,8 @@ int vmm_files_open(const char *config_json, int first_fd, VmmFiles *ret, char *e
         r = open_console(&o, "the debug console file", cfg.debug_console.mode, &cfg.debug_console.file);
     for (size_t i = 0; r >= 0 && i < cfg.n_net; i++)
         r = open_net(&o, &cfg.net[i], i);
+    if (r >= 0 && s->landlock_abi > 0)
+        r = enable_landlock(&cfg, snapshot_dir_fd);
     if (r >= 0) {
         ret->config_json = vm_config_to_json(&cfg, false);
         if (!ret->config_json)
@@ -269,6 +317,66 @@ void vmm_files_close(VmmFiles *f)
     free(f->fds);
     free(f->config_json);
     memset(f, 0, sizeof(*f));
+}
+
+/* "fd:K", how a request names the Kth descriptor it carries (docs/api.md). */
+static json_object *fd_reference(int k)
+{
+    char text[16];
+    snprintf(text, sizeof(text), "fd:%d", k);
+    return json_object_new_string(text);
+}
+
+int vmm_files_open_device(const char *member, const char *entry_json, size_t index, VmmFiles *ret,
+                          char *errbuf, size_t errlen)
+{
+    bool net = strcmp(member, "net") == 0;
+    memset(ret, 0, sizeof(*ret));
+    _cleanup_free_ char *wrapped = NULL;
+    if (asprintf(&wrapped, "{\"%s\":[%s]}", member, entry_json) < 0)
+        return -ENOMEM;
+    VmConfig cfg;
+    ConfigError err = {0};
+    if (vm_config_from_json(wrapped, strlen(wrapped), &cfg, &err) < 0) {
+        snprintf(errbuf, errlen, "%s", err.message);
+        return -EINVAL;
+    }
+    /* Numbered from 0: the request names its descriptors by position. */
+    Opener o = {.files = ret, .first_fd = 0, .errbuf = errbuf, .errlen = errlen};
+    int r = -EINVAL;
+    if (net && cfg.n_net == 1) {
+        r = open_net(&o, &cfg.net[0], index);
+    } else if (!net && cfg.n_disks == 1 && cfg.disks[0].path) {
+        DiskConfig *d = &cfg.disks[0];
+        r = open_path(&o, "the disk", &d->path,
+                      (d->readonly ? O_RDONLY : O_RDWR) | (d->direct ? O_DIRECT : 0), 0, REGULAR_OR_BLOCK);
+    } else {
+        snprintf(errbuf, errlen, "%s", net ? "one net is needed" : "a disk needs a path");
+    }
+    _cleanup_free_ char *text = r >= 0 ? vm_config_to_json(&cfg, false) : NULL;
+    vm_config_free(&cfg);
+    _cleanup_json_ json_object *doc = text ? json_tokener_parse(text) : NULL;
+    json_object *list = NULL, *entry = NULL, *v;
+    if (r >= 0 && (!doc || !json_object_object_get_ex(doc, member, &list) ||
+                   !(entry = json_object_array_get_idx(list, 0))))
+        r = -ENOMEM;
+    if (r >= 0 && net && json_object_object_get_ex(entry, "fds", &v)) {
+        json_object *refs = json_object_new_array();
+        for (size_t i = 0; refs && i < json_object_array_length(v); i++)
+            json_object_array_add(refs, fd_reference(json_object_get_int(json_object_array_get_idx(v, i))));
+        json_object_object_add(entry, "fds", refs);
+    } else if (r >= 0 && !net) {
+        json_object_object_get_ex(entry, "path", &v);
+        json_object_object_add(entry, "path", fd_reference(inherited_number(json_object_get_string(v))));
+    }
+    if (r >= 0 && !(ret->config_json = strdup(json_object_to_json_string_ext(entry, JSON_C_TO_STRING_PLAIN))))
+        r = -ENOMEM;
+    if (r < 0) {
+        if (r == -ENOMEM)
+            snprintf(errbuf, errlen, "out of memory");
+        vmm_files_close(ret);
+    }
+    return r < 0 ? r : 0;
 }
 
 /* -------------------------------------------------------------- child */

@@ -25,12 +25,16 @@ typedef struct VmmSandbox {
     char *user;
     uid_t uid;
     gid_t gid;
+    /* The kernel's Landlock ABI when VMMs run with --landlock, else 0
+     * (vmmd --no-landlock, or a kernel without it). */
+    int landlock_abi;
 } VmmSandbox;
 
 /* Resolves the VMM user: `user` (from --vmm-user; it must exist), or NULL
  * for VMM_DEFAULT_USER, falling back to VMM_FALLBACK_USER with a warning.
- * Returns 0, or -errno after logging why. */
-int vmm_sandbox_init(VmmSandbox *s, const char *user);
+ * With `landlock`, asks the kernel once whether VMMs can run with
+ * --landlock, and logs the answer. Returns 0, or -errno after logging why. */
+int vmm_sandbox_init(VmmSandbox *s, const char *user, bool landlock);
 void vmm_sandbox_free(VmmSandbox *s);
 
 /* The files of one VM, open, and the configuration naming them. */
@@ -43,10 +47,24 @@ typedef struct VmmFiles {
 /*
  * Opens every file and tap the configuration names, as vmmd (whose
  * privileges decide), numbering them from first_fd; returns 0, or -errno
- * with errbuf saying which file and why (nothing stays open).
+ * with errbuf saying which file and why (nothing stays open). With
+ * s->landlock_abi, the configuration enables Landlock and adds an `rw` rule
+ * for descriptor snapshot_dir_fd, the VM's snapshot directory: the only
+ * path the VMM still writes by name once confined (the descriptors need no
+ * rule).
  */
-int vmm_files_open(const char *config_json, int first_fd, VmmFiles *ret, char *errbuf, size_t errlen);
+int vmm_files_open(const VmmSandbox *s, const char *config_json, int first_fd, int snapshot_dir_fd,
+                   VmmFiles *ret, char *errbuf, size_t errlen);
 void vmm_files_close(VmmFiles *f);
+/*
+ * One device hot-added to a running VM (AddDisk, AddNet): entry_json is a
+ * DiskConfig (member "disks") or NetConfig ("net", the VM's index-th),
+ * opened as vmm_files_open() opens it at start, with the same refusals.
+ * ret->config_json is the entry for vm.add-disk / vm.add-net naming the
+ * descriptors ret->fds as "fd:K", in order.
+ */
+int vmm_files_open_device(const char *member, const char *entry_json, size_t index, VmmFiles *ret,
+                          char *errbuf, size_t errlen);
 
 /* The descriptors a VMM may hold: its devices' eventfds, vCPU fds, sockets
  * and the inherited files, with room to spare. */

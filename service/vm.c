@@ -124,6 +124,15 @@ int vm_remove_files(Vm *vm)
     unlink_runtime(vm, ".sock");
     unlink_runtime(vm, ".config.json");
     unlink_runtime(vm, ".log");
+    /* The snapshot directory goes with the VM when empty; snapshots taken
+     * are the caller's to keep or delete. */
+    _cleanup_free_ char *snaps = NULL;
+    if (asprintf(&snaps, "%s/snapshots", vm->manager->state_dir) >= 0) {
+        _cleanup_free_ char *dir = NULL;
+        if (asprintf(&dir, "%s/%s", snaps, vm->name) >= 0)
+            (void)rmdir(dir);
+        (void)rmdir(snaps);
+    }
     return r;
 }
 

@@ -105,8 +105,23 @@ int vm_request_args(Vm *vm, sd_bus_message *m, const char *action, json_object *
 /* Starts the VMM restoring the VM from a snapshot (RestoreVM): the reply,
  * the object path, comes with vm/restored, the VM then paused. */
 int vm_restore(Vm *vm, sd_bus_message *m, const char *source_url, sd_bus_error *error);
+/* The URL the VMM is given for a snapshot `url` names: one directory
+ * file://<state>/snapshots/<name>/NAME becomes file:///dev/fd/7/NAME (the
+ * VMM's descriptor of that directory). Snapshot (create: the directory is
+ * made for the VMM user) accepts nothing else; RestoreVM passes any other
+ * URL as it is. Returns 0 with *ret, or an error set in `error`. */
+int vm_snapshot_url(Vm *vm, const char *url, bool create, char **ret, sd_bus_error *error);
 int vm_poweroff(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 int vm_query(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error);
+
+/* Hotplug (vm-hotplug.c): AddDisk and AddNet reply with the new device's
+ * id once the VMM plugged it; RemoveDevice once the guest was asked to
+ * eject it. vm_device_removed() drops an ejected device (vm/device-removed)
+ * from the definition. */
+int vm_add_disk(Vm *vm, sd_bus_message *m, sd_bus_error *error);
+int vm_add_net(Vm *vm, sd_bus_message *m, sd_bus_error *error);
+int vm_remove_device(Vm *vm, sd_bus_message *m, sd_bus_error *error);
+void vm_device_removed(Vm *vm, const char *id);
 /* Reconnects to a VMM left running by an earlier vmmd (<runtime>/<name>.sock).
  * Returns 1 when adoption is under way (manager->n_adopting counts it and
  * manager_adoption_settled() is called when it ends), 0 when no VMM serves

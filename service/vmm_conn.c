@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -22,6 +23,8 @@ typedef struct Pending {
     sd_event_source *timer;
     char *packet; /* non-NULL while not yet sent (socket full) */
     size_t packet_len;
+    int fds[VMM_CONN_MAX_FDS]; /* sent with the packet, then closed */
+    size_t n_fds;
     vmm_reply_fn cb;
     void *userdata;
 } Pending;
@@ -39,10 +42,19 @@ struct VmmConn {
     bool closed;
     bool dispatching; /* inside a callback: free is deferred */
     bool free_requested;
+    unsigned n_bad; /* packets dropped: oversized or malformed */
 };
+
+static void close_fds(Pending *p)
+{
+    for (size_t i = 0; i < p->n_fds; i++)
+        close(p->fds[i]);
+    p->n_fds = 0;
+}
 
 static void pending_free(Pending *p)
 {
+    close_fds(p);
     sd_event_source_disable_unref(p->timer);
     free(p->packet);
     free(p);
@@ -77,12 +89,29 @@ static int flush_output(VmmConn *c)
     for (Pending *p = c->pending; p; p = p->next) {
         if (!p->packet)
             continue;
-        ssize_t k = send(c->fd, p->packet, p->packet_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        struct iovec iov = {.iov_base = p->packet, .iov_len = p->packet_len};
+        union {
+            char buf[CMSG_SPACE(VMM_CONN_MAX_FDS * sizeof(int))];
+            struct cmsghdr align;
+        } control;
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (p->n_fds) {
+            msg.msg_control = control.buf;
+            msg.msg_controllen = CMSG_SPACE(p->n_fds * sizeof(int));
+            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(p->n_fds * sizeof(int));
+            memcpy(CMSG_DATA(cm), p->fds, p->n_fds * sizeof(int));
+        }
+        /* One packet: the descriptors travel with exactly this request. */
+        ssize_t k = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (k < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 break;
             return -errno;
         }
+        close_fds(p);
         free(p->packet);
         p->packet = NULL;
     }
@@ -141,6 +170,15 @@ static void handle_reply(VmmConn *c, json_object *msg)
     pending_free(p);
 }
 
+/* Logged at the 1st, 2nd, 4th, 8th... only: a VMM sending junk in a loop
+ * must not flood vmmd's log (the journal) through it. */
+static void bad_packet(VmmConn *c, const char *what)
+{
+    c->n_bad++;
+    if ((c->n_bad & (c->n_bad - 1)) == 0)
+        log_warning("%s from a VMM dropped (%u so far on this connection)", what, c->n_bad);
+}
+
 static void handle_packet(VmmConn *c, const char *buf, size_t len)
 {
     json_tokener *tok = json_tokener_new();
@@ -150,7 +188,7 @@ static void handle_packet(VmmConn *c, const char *buf, size_t len)
     bool complete = json_tokener_get_error(tok) == json_tokener_success;
     json_tokener_free(tok);
     if (!msg || !complete || !json_object_is_type(msg, json_type_object)) {
-        log_warning("malformed message from a VMM ignored");
+        bad_packet(c, "a malformed message");
         json_object_put(msg);
         return;
     }
@@ -180,10 +218,18 @@ static int read_one(VmmConn *c)
             return 0;
         return -errno;
     }
-    if (k == 0)
-        return -ECONNRESET;
+    if (k == 0) {
+        /* An empty packet reads like the end of the connection: only a
+         * hang-up ends it, or a VMM could cut vmmd's channel and keep
+         * running. */
+        struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+        if (poll(&p, 1, 0) != 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+            return -ECONNRESET;
+        bad_packet(c, "an empty message");
+        return 1;
+    }
     if ((size_t)k > VMM_MAX_MESSAGE) {
-        log_warning("oversized message (%zd bytes) from a VMM dropped", k);
+        bad_packet(c, "an oversized message (over 64 KiB)");
         return 1;
     }
     handle_packet(c, buf, (size_t)k);
@@ -309,17 +355,32 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 int vmm_conn_call(VmmConn *c, const char *action, json_object *args, uint64_t timeout_usec, vmm_reply_fn cb,
                   void *userdata)
 {
+    return vmm_conn_call_fds(c, action, args, NULL, 0, timeout_usec, cb, userdata);
+}
+
+static int close_all(int *fds, size_t n_fds, int r)
+{
+    for (size_t i = 0; i < n_fds; i++)
+        close(fds[i]);
+    return r;
+}
+
+int vmm_conn_call_fds(VmmConn *c, const char *action, json_object *args, int *fds, size_t n_fds,
+                      uint64_t timeout_usec, vmm_reply_fn cb, void *userdata)
+{
+    if (n_fds > VMM_CONN_MAX_FDS)
+        return close_all(fds, n_fds, -E2BIG);
     if (c->closed || c->free_requested || c->kind != VMM_CONN_API)
-        return -ENOTCONN;
+        return close_all(fds, n_fds, -ENOTCONN);
     size_t n = 0;
     for (Pending *p = c->pending; p; p = p->next)
         n++;
     if (n >= VMM_CONN_MAX_PENDING)
-        return -EBUSY;
+        return close_all(fds, n_fds, -EBUSY);
 
     _cleanup_json_ json_object *req = json_object_new_object();
     if (!req)
-        return -ENOMEM;
+        return close_all(fds, n_fds, -ENOMEM);
     uint64_t id = c->next_id++;
     json_object_object_add(req, "id", json_object_new_uint64(id));
     json_object_object_add(req, "action", json_object_new_string(action));
@@ -328,14 +389,17 @@ int vmm_conn_call(VmmConn *c, const char *action, json_object *args, uint64_t ti
 
     Pending *p = calloc(1, sizeof(*p));
     if (!p)
-        return -ENOMEM;
+        return close_all(fds, n_fds, -ENOMEM);
+    if (n_fds)
+        memcpy(p->fds, fds, n_fds * sizeof(int));
+    p->n_fds = n_fds;
     p->conn = c;
     p->id = id;
     p->cb = cb;
     p->userdata = userdata;
     p->packet = strdup(json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
     if (!p->packet) {
-        free(p);
+        pending_free(p);
         return -ENOMEM;
     }
     p->packet_len = strlen(p->packet);

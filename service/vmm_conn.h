@@ -58,5 +58,14 @@ void vmm_conn_drain(VmmConn *c);
 int vmm_conn_call(VmmConn *c, const char *action, json_object *args, uint64_t timeout_usec, vmm_reply_fn cb,
                   void *userdata);
 
+/* Descriptors one request may carry (the VMM's API_MAX_FDS). */
+#define VMM_CONN_MAX_FDS 8
+
+/* The same, sending fds[0..n_fds) with the request (SCM_RIGHTS): its args
+ * name them "fd:K" (docs/api.md). Takes the descriptors, also on failure;
+ * they are closed once sent, or with the request if it never is. */
+int vmm_conn_call_fds(VmmConn *c, const char *action, json_object *args, int *fds, size_t n_fds,
+                      uint64_t timeout_usec, vmm_reply_fn cb, void *userdata);
+
 /* Maps the API's error codes (docs/api.md) to org.vmm.Error names. */
 const char *vmm_api_code_to_bus_error(const char *code);

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "bus_errors.h"
+#include "config.h"
 #include "manager.h"
 #include "util.h"
 
@@ -40,8 +41,12 @@ static void help(void)
            "  counters NAME                 the VMM's counters (JSON)\n"
            "  console NAME                  attach to the serial console; Ctrl-] leaves\n"
            "  balloon NAME SIZE             set the balloon's target (bytes, or with K/M/G suffix)\n"
-           "  snapshot NAME DIR             write the paused VM's state into the existing DIR\n"
-           "  restore NAME DIR              start the stopped VM from its snapshot in DIR (paused)\n\n"
+           "  snapshot NAME DIR             write the paused VM's state into DIR, <state-dir>/snapshots/NAME/X\n"
+           "  restore NAME DIR              start the stopped VM from its snapshot in DIR (paused)\n"
+           "  add-disk NAME DISK            hot-plug a disk: --disk syntax (path=IMG,readonly=on,...)\n"
+           "                                or a DiskConfig JSON object; prints its id\n"
+           "  add-net NAME NET              hot-plug a net: --net syntax (tap=NAME,...) or JSON\n"
+           "  remove-device NAME ID         ask the guest to eject a disk, net or vsock\n\n"
            "Options:\n"
            "  --user    the session bus instead of the system bus\n"
            "  --json    machine-readable output\n\n"
@@ -334,6 +339,83 @@ static int cmd_balloon(sd_bus *bus, const char *name, const char *size)
     return 0;
 }
 
+/* DISK or NET in Cloud Hypervisor's option syntax as the JSON object AddDisk
+ * / AddNet take (with the parser `vmm --disk` uses), or a JSON object as
+ * given. A relative image path is made absolute: vmmd opens it, from its
+ * own working directory. */
+static char *device_json(const char *spec, bool net)
+{
+    if (spec[0] == '{')
+        return strdup(spec);
+    VmConfig cfg = {0};
+    ConfigError err = {0};
+    char *text = NULL;
+    int r;
+    if (net) {
+        cfg.net = calloc(1, sizeof(*cfg.net));
+        cfg.n_net = cfg.net ? 1 : 0;
+        r = cfg.net ? net_config_parse(spec, cfg.net, &err) : -ENOMEM;
+    } else {
+        cfg.disks = calloc(1, sizeof(*cfg.disks));
+        cfg.n_disks = cfg.disks ? 1 : 0;
+        r = cfg.disks ? disk_config_parse(spec, cfg.disks, &err) : -ENOMEM;
+        char *path = r >= 0 ? cfg.disks->path : NULL, *cwd = NULL;
+        if (path && path[0] != '/' && (cwd = getcwd(NULL, 0)) &&
+            asprintf(&cfg.disks->path, "%s/%s", cwd, path) >= 0)
+            free(path);
+        free(cwd);
+    }
+    if (r < 0) {
+        fprintf(stderr, "vmmctl: %s: %s\n", spec, err.message[0] ? err.message : strerror(-r));
+    } else {
+        _cleanup_free_ char *all = vm_config_to_json(&cfg, false);
+        _cleanup_json_ json_object *doc = all ? json_tokener_parse(all) : NULL;
+        json_object *list;
+        if (doc && json_object_object_get_ex(doc, net ? "net" : "disks", &list))
+            text = strdup(json_object_to_json_string_ext(
+                json_object_array_get_idx(list, 0), JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    }
+    vm_config_free(&cfg);
+    return text;
+}
+
+/* add-disk / add-net NAME SPEC (VM.AddDisk, VM.AddNet): prints the id. */
+static int cmd_add_device(sd_bus *bus, const char *name, const char *spec, bool net)
+{
+    _cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
+    _cleanup_bus_msg_ sd_bus_message *reply = NULL;
+    _cleanup_free_ char *path = NULL, *json = device_json(spec, net);
+    const char *id;
+    if (!json)
+        return EXIT_USAGE;
+    int r = vm_path(bus, name, &path);
+    if (r < 0)
+        return -r;
+    r = sd_bus_call_method(bus, VMM_BUS_NAME, path, VMM_VM_INTERFACE, net ? "AddNet" : "AddDisk", &e, &reply,
+                           "s", json);
+    if (r < 0)
+        return report(name, &e, r);
+    r = sd_bus_message_read(reply, "s", &id);
+    if (r < 0)
+        return report(name, NULL, r);
+    printf("%s\n", id);
+    return 0;
+}
+
+/* remove-device NAME ID (VM.RemoveDevice). */
+static int cmd_remove_device(sd_bus *bus, const char *name, const char *id)
+{
+    _cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
+    _cleanup_free_ char *path = NULL;
+    int r = vm_path(bus, name, &path);
+    if (r < 0)
+        return -r;
+    r = sd_bus_call_method(bus, VMM_BUS_NAME, path, VMM_VM_INTERFACE, "RemoveDevice", &e, NULL, "s", id);
+    if (r < 0)
+        return report(name, &e, r);
+    return 0;
+}
+
 /* Ctrl-]: telnet's and virsh's escape, rarely needed by a guest. */
 #define CONSOLE_ESCAPE 0x1d
 
@@ -575,6 +657,10 @@ int main(int argc, char **argv)
         return cmd_balloon(bus, args[1], args[2]);
     if ((strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "restore") == 0) && nargs == 3)
         return cmd_snapshot_restore(bus, args[1], args[2], strcmp(cmd, "restore") == 0);
+    if ((strcmp(cmd, "add-disk") == 0 || strcmp(cmd, "add-net") == 0) && nargs == 3)
+        return cmd_add_device(bus, args[1], args[2], strcmp(cmd, "add-net") == 0);
+    if (strcmp(cmd, "remove-device") == 0 && nargs == 3)
+        return cmd_remove_device(bus, args[1], args[2]);
     for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
         if (strcmp(cmd, actions[i].cmd) == 0 && nargs == 2)
             return cmd_action(bus, args[1], actions[i].method);

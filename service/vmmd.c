@@ -43,6 +43,7 @@ static void help(void)
            "                      (default %u)\n"
            "  --vmm-user USER     the user VMMs run as when vmmd is root (default " VMM_DEFAULT_USER
            ", else " VMM_FALLBACK_USER ")\n"
+           "  --no-landlock       run VMMs without --landlock (default: with it when the kernel has Landlock)\n"
            "  --debug             log debug messages\n"
            "  -h, --help          show this help\n"
            "  --version           show the version\n\n"
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
         OPT_CALL_RATE,
         OPT_CALL_BURST,
         OPT_MAX_QUEUED_SIGNALS,
+        OPT_NO_LANDLOCK,
     };
     static const struct option options[] = {
         {"user", no_argument, NULL, OPT_USER},
@@ -139,13 +141,14 @@ int main(int argc, char **argv)
         {"call-rate", required_argument, NULL, OPT_CALL_RATE},
         {"call-burst", required_argument, NULL, OPT_CALL_BURST},
         {"max-queued-signals", required_argument, NULL, OPT_MAX_QUEUED_SIGNALS},
+        {"no-landlock", no_argument, NULL, OPT_NO_LANDLOCK},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {},
     };
     const char *state_dir = "/var/lib/vmm", *runtime_dir = "/run/vmm", *vmm = VMM_DEFAULT_PATH;
     const char *vmm_user = NULL;
-    bool user = false, debug = false;
+    bool user = false, debug = false, landlock = true;
     Limits limits;
     int c;
 
@@ -190,6 +193,9 @@ int main(int argc, char **argv)
         case OPT_MAX_QUEUED_SIGNALS:
             limits.max_queued_signals = parse_limit("max-queued-signals", optarg, 1, 1000000);
             break;
+        case OPT_NO_LANDLOCK:
+            landlock = false;
+            break;
         case 'h':
             help();
             return 0;
@@ -227,7 +233,7 @@ int main(int argc, char **argv)
     }
     /* A --vmm-user that does not exist is a configuration error: VMMs must
      * not silently run as someone else. */
-    r = vmm_sandbox_init(&m.sandbox, vmm_user);
+    r = vmm_sandbox_init(&m.sandbox, vmm_user, landlock);
     if (r < 0)
         goto out;
 

@@ -46,6 +46,14 @@ def check(cond, what):
         raise Failure(what)
 
 
+def landlock_abi():
+    """The kernel's Landlock ABI, 0 without Landlock (what vmmd asks once at start)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    # landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    return max(0, libc.syscall(ctypes.c_long(444), None, ctypes.c_size_t(0), ctypes.c_uint32(1)))
+
+
 def kvm_unusable():
     try:
         fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
@@ -835,6 +843,7 @@ def case_polkit(env, opts):
                      (MANAGER, "org.vmm.Manager", "DeleteVM", "pk"),
                      (path, "org.vmm.VM", "Start"), (path, "org.vmm.VM", "PowerOff"),
                      (path, "org.vmm.VM", "ResizeBalloon", "4194304"),
+                     (path, "org.vmm.VM", "AddDisk", '{"path": "/x"}'), (path, "org.vmm.VM", "RemoveDevice", "_disk0"),
                      (path, "org.freedesktop.DBus.Properties", "Set", "org.vmm.VM", "Autostart", "<true>")):
             rc, err, _ = gdbus_as(env, "nobody", *call)
             check(rc != 0 and err in refused, f"{call[2]} as nobody: expected a refusal, got {rc} {err}")
@@ -1248,6 +1257,21 @@ def case_unprivileged(env, opts):
     check(ran["payload"]["kernel"].startswith("/dev/fd/") and
           all(d["path"].startswith("/dev/fd/") for d in ran["disks"]) and ran["serial"]["file"].startswith("/dev/fd/"),
           f"the VMM's configuration names paths, not descriptors: {ran}")
+    # vmmd runs every VMM with --landlock where the kernel has it; its only path rule is the VM's snapshot
+    # directory, inherited as fd 7 (everything else is a descriptor already).
+    abi = landlock_abi()
+    with open(env.vmmd_log, errors="replace") as f:
+        log = f.read()
+    if abi > 0:
+        check(ran.get("landlock_enable") is True and ran.get("landlock_rules") == [{"path": "/dev/fd/7", "access": "rw"}],
+              f"the VMM runs without Landlock: {ran.get('landlock_enable')} {ran.get('landlock_rules')}")
+        check(f"Landlock: ABI {abi}; VMMs run with --landlock" in log, "vmmd did not log the Landlock ABI")
+        snapdir = os.stat(os.path.join(env.state, "snapshots", "confined"))
+        check((snapdir.st_uid, snapdir.st_mode & 0o777) == (int(st["Uid"].split()[0]), 0o700),
+              f"snapshot directory owner {snapdir.st_uid} mode {snapdir.st_mode & 0o777:o}")
+    else:
+        check(not ran.get("landlock_enable") and "Landlock: not available" in log,
+              "without Landlock in the kernel vmmd must say so and run the VMM without it")
     if net:
         check(ran["net"][0].get("fds") and not ran["net"][0].get("tap"), f"net not handed over: {ran['net']}")
         with open(f"/sys/class/net/{tap}/flags") as f:
@@ -1285,16 +1309,22 @@ def case_snapshot(env, opts):
     path = env.create_json("snap", {
         "payload": {"kernel": opts.payload, "cmdline": f"test=snapshot ticks={ticks} period_ms=20"},
         "memory": {"size": 32 << 20}, "serial": {"mode": "File", "file": serial}, "console": {"mode": "Off"}})
-    # The VMM writes the snapshot as the VMM user: the directory must be reachable and writable by it.
-    snap = tempfile.mkdtemp(prefix="vmm-dbus-snap-")
-    os.chmod(snap, 0o777)
+    # vmmd makes the directory in the VM's snapshot directory, the only place its (Landlock-confined)
+    # VMM may write; anywhere else is refused, and so is more than one level.
+    snap = os.path.join(env.state, "snapshots", "snap", "one")
     url = "file://" + snap
+    elsewhere = tempfile.mkdtemp(prefix="vmm-dbus-snap-")
+    os.chmod(elsewhere, 0o777)
     try:
         env.vm(path, "Start")
         wait_until(lambda: len(tick_numbers(serial)) >= 10, "10 ticks", timeout=20)
         env.expect_error("org.vmm.Error.InvalidState", path, "org.vmm.VM", "Snapshot", url)
         env.expect_error("org.vmm.Error.InvalidState", MANAGER, "org.vmm.Manager", "RestoreVM", "snap", url)
         env.vm(path, "Pause")
+        for bad in ("file://" + elsewhere, url + "/deeper", os.path.dirname(url) + "/..",
+                    os.path.dirname(url) + "/"):
+            env.expect_error("org.freedesktop.DBus.Error.InvalidArgs", path, "org.vmm.VM", "Snapshot", bad)
+        check(os.listdir(elsewhere) == [], "a refused Snapshot wrote nothing")
         env.call(path, "org.vmm.VM", "Snapshot", "s", url)
         mon.wait_event(path, "vm/snapshotted")
         check(env.prop(path, "State") == "paused", "State after Snapshot")
@@ -1332,6 +1362,148 @@ def case_snapshot(env, opts):
     finally:
         shutil.rmtree(snap, ignore_errors=True)
         shutil.rmtree(snap + "-bad", ignore_errors=True)
+        shutil.rmtree(elsewhere, ignore_errors=True)
+
+
+def case_hotplug(env, opts):
+    """AddDisk of a root-owned 0600 image into a running guest whose VMM runs as another user (vmmd
+    sends it the descriptor with vm.add-disk); the guest does I/O on it; RemoveDevice, the guest
+    ejects it. Events device-added/device-removed carry id and bdf; the Config property and the stored
+    definition follow each step (the removal only once the guest ejected). Bad inputs - malformed
+    JSON, /dev/fd and /proc paths, unknown fields and ids, a stopped VM, a caller polkit refuses -
+    get their error and change nothing."""
+    if os.geteuid() != 0:
+        raise Skip("only root's vmmd switches the VMM's user")
+    sys.path.insert(0, os.path.join(opts.source_root, "tests", "guest"))
+    import run_guest
+    import pwd
+    env.stop_vmmd()
+    env.vmmd_args = ["--vmm-user", "daemon"]
+    env.start_vmmd()
+    # The bus socket open to "nobody"; the image in a 0700 directory, root's, 0600: only vmmd opens it.
+    os.chmod(env.tmp, 0o755)
+    private = os.path.join(env.tmp, "private")
+    os.mkdir(private, 0o700)
+    img = os.path.join(private, "hot.img")
+    run_guest.make_image(img, 1 << 20)
+    with open(img, "r+b") as f:
+        f.write(run_guest.seeded_pattern(512, 7))
+    os.chmod(img, 0o600)
+    serial = os.path.join(env.tmp, "hotplug.serial")
+    mon = env.monitor()
+    path = env.create_args("hp", payload_args(opts, "test=hotplug", f"file={serial}"))
+    VM = "org.vmm.VM"
+    good = json.dumps({"path": img})
+
+    def stored():
+        with open(os.path.join(env.state, "hp.json")) as f:
+            return json.load(f)["config"]
+
+    def disks():
+        cfg = json.loads(env.prop(path, "Config"))
+        check(cfg == stored(), "the Config property differs from the stored definition")
+        return cfg.get("disks") or []
+
+    def device_events():
+        return [(r[1], r[2]) for r in mon.event_records(path) if r[1].startswith("device-")]
+
+    def config_changes():
+        return sum("Config" in m["payload"]["data"][1] for m in mon.signals(path, "PropertiesChanged"))
+
+    # Stopped: nothing to plug into.
+    env.expect_error("org.vmm.Error.InvalidState", path, VM, "AddDisk", good)
+    env.expect_error("org.vmm.Error.InvalidState", path, VM, "RemoveDevice", "_disk0")
+    env.vm(path, "Start")
+    wait_until(lambda: "READY hotplug-add" in serial_text(serial), "the guest to wait for a disk", timeout=30)
+    uid = proc_fields(env.prop(path, "PID"), "status")["Uid"].split()[0]
+    check(uid == str(pwd.getpwnam("daemon").pw_uid), f"the VMM runs as uid {uid}, not daemon")
+
+    before = stored()
+    for bad in ("{not json", "[]", json.dumps({"path": "/dev/fd/3"}), json.dumps({"path": "/proc/self/fd/3"}),
+                json.dumps({"path": img, "bogus": 1}), json.dumps({"path": os.path.join(private, "missing.img")}),
+                json.dumps({"path": img, "num_queues": -1})):
+        env.expect_error("org.vmm.Error.InvalidConfig", path, VM, "AddDisk", bad)
+    env.expect_error("org.vmm.Error.NotSupported", path, VM, "AddDisk", json.dumps({"readonly": True}))
+    env.expect_error("org.vmm.Error.NotFound", path, VM, "RemoveDevice", "nope")
+    refused = ("org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+               "org.freedesktop.DBus.Error.AccessDenied")
+    for method, arg in (("AddDisk", good), ("AddNet", json.dumps({"tap": "x"})), ("RemoveDevice", "_disk0")):
+        rc, err, _ = gdbus_as(env, "nobody", path, VM, method, arg)
+        check(rc != 0 and err in refused, f"{method} as nobody: expected a refusal, got {rc} {err}")
+    check(stored() == before and disks() == [], "a refused AddDisk changed the definition")
+    check(device_events() == [] and config_changes() == 0, f"a refused call plugged something: {device_events()}")
+
+    # vmmctl converts --disk syntax; the id is the VMM's default.
+    got = env.vmmctl("add-disk", "hp", f"path={img}").stdout.strip()
+    check(got == "_disk0", f"vmmctl add-disk printed {got!r}")
+    mon.wait_event(path, "vm/device-added")
+    (_, props), = device_events()
+    check(props.get("id") == "_disk0" and re.fullmatch(r"0000:00:[0-1][0-9a-f]\.0", props.get("bdf", "")),
+          f"device-added {props}")
+    got_disks = disks()
+    check([(d.get("path"), d.get("id")) for d in got_disks] == [(img, "_disk0")], f"stored disks {got_disks}")
+    wait_until(lambda: config_changes() >= 1, "PropertiesChanged of Config")
+    # Its id is taken now.
+    msg = env.expect_error("org.vmm.Error.InvalidConfig", path, VM, "AddDisk",
+                           json.dumps({"path": img, "id": "_disk0"}))
+    check("not unique" in msg, f"a taken id: {msg}")
+    slot = int(props["bdf"].split(":")[2].split(".")[0], 16)
+    wait_until(lambda: f"READY hotplug-io slot={slot}\n" in serial_text(serial), "the guest's I/O", timeout=20)
+
+    # Paused, the guest cannot eject: the disk stays defined until it does.
+    env.vm(path, "Pause")
+    env.vmmctl("remove-device", "hp", "_disk0")
+    env.expect_error("org.vmm.Error.InvalidState", path, VM, "RemoveDevice", "_disk0")
+    time.sleep(0.2)
+    check(len(disks()) == 1 and [e for e, _ in device_events()] == ["device-added"], "removed before the eject")
+    env.vm(path, "Resume")
+    mon.wait_event(path, "vm/device-removed")
+    check(device_events()[1] == ("device-removed", props), f"device events {device_events()}")
+    wait_until(lambda: disks() == [], "the definition to drop the ejected disk")
+    wait_until(lambda: config_changes() >= 2, "PropertiesChanged of Config after the eject")
+
+    env.wait_state(path, "shutdown", timeout=30)
+    text = serial_text(serial)
+    check("PASS hotplug" in text, f"the guest's hotplug test: {text[-500:]}")
+    with open(img, "rb") as f:
+        data = f.read(1024)
+    check(data[512:] == run_guest.seeded_pattern(512, 8), "the guest's write is not in the image")
+    st = os.stat(img)
+    check(st.st_uid == 0 and st.st_mode & 0o777 == 0o600, "the image changed hands")
+    r = env.vmmctl("add-disk", "hp", f"path={img}", ok=False)
+    check(r.returncode == 4, f"vmmctl add-disk on a stopped VM: exit {r.returncode} {r.stderr.strip()}")
+    r = env.vmmctl("add-disk", "hp", "path=x,bogus=1", ok=False)
+    check(r.returncode == 2 and "bogus" in r.stderr, f"vmmctl add-disk with a bad option: {r.returncode} {r.stderr}")
+    check(stored().get("disks") in (None, []), "the definition after the run")
+
+    # AddNet: vmmd opens the tap and sets up its host side, the VMM adopts the queue descriptor.
+    env.expect_error("org.vmm.Error.InvalidConfig", path, VM, "AddNet", "{not json")
+    if not os.path.exists("/dev/net/tun"):
+        return
+    tap = f"vmmh{os.getpid() % 100000}"
+    net_serial = os.path.join(env.tmp, "net.serial")
+    npath = env.create_args("hpnet", payload_args(opts, "test=powerbtn timeout=120", f"file={net_serial}"))
+    env.vm(npath, "Start")
+    wait_until(lambda: "READY powerbtn" in serial_text(net_serial), "the net guest's serial output")
+    env.expect_error("org.vmm.Error.InvalidConfig", npath, VM, "AddNet", json.dumps({"fds": [3]}))
+    got = env.vmmctl("add-net", "hpnet", f"tap={tap},ip=192.168.252.1,mask=255.255.255.0").stdout.strip()
+    check(got == "_net0", f"vmmctl add-net printed {got!r}")
+    mon.wait_event(npath, "vm/device-added")
+    addr = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", tap], capture_output=True, text=True)
+    check("192.168.252.1/24" in addr.stdout, f"tap {tap} address: {addr.stdout} {addr.stderr}")
+    with open(os.path.join(env.state, "hpnet.json")) as f:
+        nets = json.load(f)["config"].get("net") or []
+    check([(n.get("tap"), n.get("id")) for n in nets] == [(tap, "_net0")], f"stored nets {nets}")
+    info = json.loads(env.vm(npath, "GetInfo")[0])["vmm"]["config"]["net"]
+    check(info[0].get("fds") and not info[0].get("tap"), f"the VMM's net is not the passed tap: {info}")
+    env.vm(npath, "PowerOff")
+    wait_until(lambda: not os.path.exists(f"/sys/class/net/{tap}"), "the tap to go with its VMM")
+    # The next Start has the hot-added net from the definition.
+    env.vm(npath, "Start")
+    info = json.loads(env.vm(npath, "GetInfo")[0])["vmm"]["config"]["net"]
+    check([n.get("id") for n in info] == ["_net0"] and os.path.exists(f"/sys/class/net/{tap}"),
+          f"the restarted VM's nets: {info}")
+    env.vm(npath, "PowerOff")
 
 
 CASES = {
@@ -1349,6 +1521,7 @@ CASES = {
     "install": (case_install, None),
     "unprivileged": (case_unprivileged, True),
     "snapshot": (case_snapshot, True),
+    "hotplug": (case_hotplug, True),
 }
 
 

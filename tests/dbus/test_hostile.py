@@ -565,7 +565,11 @@ def check_definitions(env, shared, when):
     c = rawbus.Connection(env.address)
     try:
         listed = {n: (s, p) for n, s, p in c.call(MANAGER, M, "ListVMs").body[0]}
-        files = sorted(os.listdir(env.state))
+        # "snapshots" holds the snapshot directory of each VM that was started; deleted with the VM.
+        snapshots = os.path.join(env.state, "snapshots")
+        T.check(not os.path.isdir(snapshots) or set(os.listdir(snapshots)) <= set(listed),
+                f"{when}: snapshot directories of deleted VMs: {os.listdir(snapshots)}")
+        files = sorted(f for f in os.listdir(env.state) if f != "snapshots")
         T.check(not [f for f in files if not f.endswith(".json")], f"{when}: stray files in the state dir: {files}")
         on_disk = {f[:-5] for f in files}
         T.check(on_disk == set(listed), f"{when}: state dir {sorted(on_disk ^ set(listed))[:10]} differs from ListVMs")

@@ -8,12 +8,15 @@
 # L2_MEMORY, VMM_TIMEOUT (one vmm run), WAIT_TIMEOUT (L2 ready for the power
 # button), EXIT_TIMEOUT (vmm exit after the press), VMM_LIBRARY_PATH, and
 # for the virtio case VIRTIO_TOKEN, VIRTIO_MAC and VIRTIO_WAIT_TIMEOUT (the
-# power-button wait, which there includes the device checks).
+# power-button wait, which there includes the device checks), for the
+# snapshot case SNAPSHOT_L2_MEMORY.
 # The virtio case gives L2 QEMU's disk (/dev/vda here, an ext4 image the host
 # made and checks afterwards), a tap, the console into a file, a balloon and
 # vsock; L1 is the other end of the network and vsock streams and prints
 # "VMM-L1-CHECK <what> rc=N <output>" lines, the console file as VMM-HVC-OUT
 # lines and vm.counters as a VMM-COUNTERS line.
+# The snapshot case snapshots L2 into L1's RAM, restores it in a new vmm and
+# talks to L2 over its console socket before and after (snapshot_l1).
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 export PATH=/sbin:/usr/sbin:/bin:/usr/bin:/usr/local/bin
@@ -84,6 +87,72 @@ hotplug_l1() {
     echo "VMM-COUNTERS $(/bin/vmm-api-call -t 5 "$sock" vm.counters 2>&1)"
 }
 
+# One command to L2 over its hvc0 (the console socket): prints
+# "VMM-L1-CHECK <what> rc=N <answer>"; the answer starts with $3.
+snap_chat() {
+    reply=$(/bin/vmm-chat -t 40 "$2" "$4" "$3" 2>&1)
+    echo "VMM-L1-CHECK $1 rc=$? $reply"
+}
+
+# One API request: "VMM-L1-CHECK <what> rc=N <reply>".
+snap_api() {
+    what=$1
+    shift
+    reply=$(/bin/vmm-api-call -t 20 "$@" 2>&1)
+    echo "VMM-L1-CHECK $what rc=$? $reply"
+}
+
+# The snapshot case's side in L1: talk to L2, balloon it, pause and snapshot
+# it into L1's RAM, stop that vmm, restore the snapshot in a new vmm (same
+# log, rc and pid files, so run_case waits for it as for any vmm), resume,
+# talk to L2 again, balloon it again, press the power button.
+snapshot_l1() {
+    sock=$1 log=$2 rcfile=$3 timeout=$4 con=$5 pidfile=$6 c=$7
+    snap=/tmp/snap-$c
+    if ! wait_for_line VMM-L2-SNAPSHOT-READY "$log" "$timeout" "$rcfile"; then
+        echo "VMM-L1-FAIL L2 not ready for the snapshot within ${timeout}s"
+        return
+    fi
+    snap_chat snap-ping-before "$con" VMM-PONG "ping 1"
+    snap_chat snap-disk-before "$con" VMM-DISK disk-before
+    snap_api balloon-resize-64 "$sock" vm.resize '{"desired_balloon":67108864}'
+    snap_chat balloon-64 "$con" VMM-BALLOON "balloon 64"
+    snap_api snap-pause "$sock" vm.pause
+    rm -rf "$snap"
+    mkdir -p "$snap"
+    snap_api snap-snapshot "$sock" vm.snapshot "{\"destination_url\":\"file://$snap\"}"
+    echo "VMM-L1-SNAPSHOT-SIZE KiB: $(du -k "$snap"/* | tr "\t\n" "= ")"
+    snap_api snap-shutdown "$sock" vmm.shutdown
+    wait_for_file "$rcfile" 20
+    echo "VMM-L1-CHECK snap-first-exit rc=$(cat "$rcfile" 2>/dev/null || echo none)"
+    if [ ! -s "$rcfile" ]; then
+        kill -9 "$(cat "$pidfile")" 2>/dev/null
+        wait_for_file "$rcfile" 5
+    fi
+    rm -f "$rcfile" "$pidfile" "$sock"
+    echo "VMM-CASE-RESTORE case=$c uptime=$(uptime_s)"
+    (
+        /usr/local/bin/vmm --restore "source_url=file://$snap" \
+            --api-socket "path=$sock" \
+            --event-monitor "path=/tmp/events-$c-restored.json" </dev/null 2>&1 &
+        echo $! > "$pidfile"
+        wait $!
+        echo $? > "$rcfile"
+    ) | tee -a "$log" &
+    snap_api snap-resume "$sock" vm.resume
+    snap_chat snap-ping-after "$con" VMM-PONG "ping 2"
+    snap_chat snap-disk-after "$con" VMM-DISK disk-after
+    snap_chat snap-ping-later "$con" VMM-PONG "ping 3"
+    snap_api balloon-resize-32 "$sock" vm.resize '{"desired_balloon":33554432}'
+    snap_chat balloon-32 "$con" VMM-BALLOON "balloon 32"
+    snap_api balloon-resize-0 "$sock" vm.resize '{"desired_balloon":0}'
+    snap_chat balloon-0 "$con" VMM-BALLOON "balloon 0"
+    echo "VMM-COUNTERS $(/bin/vmm-api-call -t 5 "$sock" vm.counters 2>&1)"
+    echo "VMM-API-SEND action=vm.power-button uptime=$(uptime_s)"
+    reply=$(/bin/vmm-api-call -t 20 "$sock" vm.power-button 2>&1)
+    echo "VMM-API action=vm.power-button rc=$? reply=$reply"
+}
+
 run_case() {
     c=$1
     log=/tmp/l2-$c.log
@@ -98,6 +167,8 @@ run_case() {
     cmdline="$L2_CMDLINE vmmtest=$c"
     # shellcheck disable=SC2153 # WAIT_TIMEOUT comes from /vmmtest.conf
     wait_timeout=$WAIT_TIMEOUT
+    memory=$L2_MEMORY
+    [ "$c" = snapshot ] && memory=$SNAPSHOT_L2_MEMORY
     set --
     if [ "$c" = virtio ]; then
         hvc=/tmp/hvc-$c.log
@@ -117,6 +188,17 @@ run_case() {
         /bin/vmm-stream -t "$wait_timeout" listen "unix:${vsock}_5001" >/tmp/vsock-tx.log 2>&1 &
         vsock_tx=$!
     fi
+    if [ "$c" = snapshot ]; then
+        # QEMU's disk, a console L1 can talk to both ways, a balloon to
+        # resize; no vsock (a snapshot refuses it). Less RAM: the snapshot's
+        # memory file lives in L1's.
+        [ -b /dev/vda ] || echo "VMM-L1-FAIL no /dev/vda (QEMU's disk for the snapshot case)"
+        con=/run/console-$c.sock
+        console="socket=$con"
+        cmdline="$cmdline vmmtoken=$VIRTIO_TOKEN"
+        wait_timeout=$VIRTIO_WAIT_TIMEOUT
+        set -- --disk path=/dev/vda --rng src=/dev/urandom --balloon size=0
+    fi
     if [ "$c" = hotplug ]; then
         # QEMU's disk again, but hot-added once L2 runs (vm.add-disk).
         [ -b /dev/vda ] || echo "VMM-L1-FAIL no /dev/vda (QEMU's disk for the hotplug case)"
@@ -132,7 +214,7 @@ run_case() {
         /usr/local/bin/vmm \
             --kernel "$kernel" --initramfs /l2/initramfs.cpio \
             --cmdline "$cmdline" \
-            --cpus boot=2 --memory "size=$L2_MEMORY" \
+            --cpus boot=2 --memory "size=$memory" \
             --serial tty --console "$console" "$@" \
             --api-socket "path=$sock" \
             --event-monitor "path=/tmp/events-$c.json" </dev/null 2>&1 &
@@ -173,6 +255,10 @@ run_case() {
     if [ "$c" = hotplug ]; then
         hotplug_l1 "$sock" "$log" "$rcfile" "$wait_timeout" "/tmp/events-$c.json"
     fi
+    if [ "$c" = snapshot ]; then
+        snapshot_l1 "$sock" "$log" "$rcfile" "$wait_timeout" "$con" "$pidfile" "$c"
+        limit=$EXIT_TIMEOUT
+    fi
 
     if ! wait_for_file "$rcfile" "$limit"; then
         echo "VMM-L1-FAIL vmm did not exit within ${limit}s; killing it"
@@ -199,9 +285,9 @@ run_case() {
     fi
     wait
     echo "VMM-EXIT case=$c rc=$(cat "$rcfile") uptime=$(uptime_s)"
-    if [ -s "/tmp/events-$c.json" ]; then
-        head -n 60 "/tmp/events-$c.json" | sed 's/^/VMM-EVENT /'
-    fi
+    for events in "/tmp/events-$c.json" "/tmp/events-$c-restored.json"; do
+        [ -s "$events" ] && head -n 60 "$events" | sed 's/^/VMM-EVENT /'
+    done
 }
 
 for c in $CASES; do

@@ -8,6 +8,12 @@
 #   hotplug:        load the virtio drivers, say ready, wait for the disk L1
 #                   hot-adds, mount it and read hello.txt, wait for it to be
 #                   ejected (L1 asks), then power off.
+#   snapshot:       load the virtio drivers, answer L1's commands on hvc0
+#                   (--console socket=) while L1 snapshots the VM and restores
+#                   it in a new vmm: ping (boot id, uptime, a 0.2 s sleep),
+#                   disk-before / disk-after (files on the mounted disk),
+#                   balloon MIB (MemTotal follows vm.resize); then wait for
+#                   KEY_POWER.
 #   virtio:         load the virtio drivers and use every device (disk, net,
 #                   rng, console, balloon, vsock), printing one
 #                   "VMM-L2-CHECK <device> PASS|FAIL <details>" line each;
@@ -186,7 +192,95 @@ check_listener() {
     fi
 }
 
-if [ "$case_name" = virtio ]; then
+# The snapshot case's answers to L1's commands, one line each (L1 waits for
+# the line's first word). Run before the snapshot and after the restore: the
+# same kernel must answer both, with its boot id, its uptime going on, its
+# timers (usleep) and the disk's queue working.
+snapshot_answer() {
+    case "$1" in
+        ping)
+            up=$(cut -d' ' -f1 /proc/uptime)
+            usleep 200000
+            echo "VMM-PONG $2 boot_id=$(cat /proc/sys/kernel/random/boot_id) uptime=$up" \
+                "slept-to=$(cut -d' ' -f1 /proc/uptime)"
+            ;;
+        disk-before)
+            # Mounted from here on: the snapshot holds a mounted ext4 and its
+            # page cache, and the restored kernel goes on using them.
+            mkdir -p /mnt
+            if ! mount -t ext4 /dev/vda /mnt; then
+                echo "VMM-DISK before FAIL mount /dev/vda failed"
+            elif [ "$(cat /mnt/hello.txt)" != "hello from the host $token" ]; then
+                echo "VMM-DISK before FAIL hello.txt reads '$(cat /mnt/hello.txt)'"
+            else
+                echo "before snapshot $token" > /mnt/snap-before.txt
+                sync
+                echo "VMM-DISK before ok"
+            fi
+            ;;
+        disk-after)
+            echo "after restore $token" > /mnt/snap-after.txt
+            dd if=/dev/urandom of=/mnt/snap-data.bin bs=65536 count=16 2>/dev/null
+            sha=$(sha256sum /mnt/snap-data.bin | cut -d' ' -f1)
+            sync
+            # Read back from the disk, not from the page cache.
+            echo 3 > /proc/sys/vm/drop_caches
+            before=$(cat /mnt/snap-before.txt)
+            after=$(cat /mnt/snap-after.txt)
+            reread=$(sha256sum /mnt/snap-data.bin | cut -d' ' -f1)
+            if [ "$before" != "before snapshot $token" ] || [ "$after" != "after restore $token" ] ||
+                [ "$reread" != "$sha" ]; then
+                echo "VMM-DISK after FAIL read back '$before' '$after' $reread (wrote $sha)"
+            elif ! umount /mnt; then
+                echo "VMM-DISK after FAIL umount"
+            else
+                echo "VMM-DISK after ok data-sha256=$sha"
+            fi
+            ;;
+        balloon)
+            # vm.resize came first; the driver inflates or deflates to it.
+            want=$(($2 * 1024))
+            n=0
+            while :; do
+                drop=$((mem_before - $(mem_total_kb)))
+                [ "$drop" -eq "$want" ] && break
+                [ "$n" -ge 200 ] && break
+                usleep 100000
+                n=$((n + 1))
+            done
+            if [ "$drop" -eq "$want" ]; then
+                echo "VMM-BALLOON ok want-kb=$want drop-kb=$drop"
+            else
+                echo "VMM-BALLOON FAIL want-kb=$want drop-kb=$drop after 20 s"
+            fi
+            ;;
+        *) echo "VMM-HUH $1" ;;
+    esac
+}
+
+if [ "$case_name" = snapshot ]; then
+    mem_before=$(mem_total_kb)
+    load_modules order-virtio
+    wait_path /dev/hvc0 10 || echo "VMM-L2-FAIL no /dev/hvc0"
+    (
+        # Opened once for both directions, echo off (L1 would skip it, but
+        # it is noise); each answer also goes to ttyS0 for the log.
+        exec 3<>/dev/hvc0
+        stty -echo <&3
+        while read -r cmd arg <&3; do
+            answer=$(snapshot_answer "$cmd" "$arg")
+            echo "VMM-L2-ANSWER $answer"
+            echo "$answer" >&3
+        done
+        echo "VMM-L2-FAIL hvc0 reader ended"
+    ) &
+    echo "VMM-L2-SNAPSHOT-READY boot_id=$(cat /proc/sys/kernel/random/boot_id) memtotal-kb=$mem_before"
+    if /bin/vmm-power-key 170; then
+        echo "VMM-L2-POWEROFF reason=power-button"
+    else
+        echo "VMM-L2-FAIL power key helper rc=$?"
+    fi
+elif [ "$case_name" = virtio ]; then
     mem_before=$(mem_total_kb)
     load_modules order-virtio
     check_blk

@@ -26,6 +26,14 @@ Cases:
                 and reads hello.txt; L1 asks vm.remove-device, acpiphp
                 ejects it, vmm reports vm/device-removed; L2 powers off.
                 Nested mode only.
+  snapshot      L2 boots with QEMU's disk, a console socket and a balloon;
+                L1 talks to it over hvc0, resizes the balloon, pauses and
+                snapshots it, stops that vmm, restores the snapshot in a new
+                vmm and resumes it; the same kernel (boot id, uptime going
+                on) answers again, uses the disk and follows two more balloon
+                resizes, then powers off on the power button. This runner
+                checks the answers and, with debugfs and e2fsck, the image.
+                Nested mode only.
 
 Ingredients come from Debian packages and are cached under --cache (the
 build directory), so a second run downloads nothing. Missing tools or an
@@ -70,9 +78,17 @@ VIRTIO_EXTRA_S = 60
 L2_CMDLINE = "console=ttyS0 panic=-1 reboot=k"
 L2_MEMORY = "512M"
 L2_CPUS = 2
-CASES = ["boot", "boot-pvh", "power-button", "virtio", "hotplug"]
+CASES = ["boot", "boot-pvh", "power-button", "virtio", "hotplug", "snapshot"]
 # Cases that need L1 (its disk, tap and peers): nested mode only.
-NESTED_CASES = ("virtio", "hotplug")
+NESTED_CASES = ("virtio", "hotplug", "snapshot")
+# The snapshot case's memory file lives in L1's RAM (QEMU's -m 2048).
+SNAPSHOT_L2_MEMORY = "256M"
+# What L1 does in the snapshot case, in order (VMM-L1-CHECK <what> rc=0).
+SNAPSHOT_L1_CHECKS = ["snap-ping-before", "snap-disk-before", "balloon-resize-64", "balloon-64",
+                      "snap-pause", "snap-snapshot", "snap-shutdown", "snap-first-exit", "snap-resume",
+                      "snap-ping-after", "snap-disk-after", "snap-ping-later", "balloon-resize-32", "balloon-32",
+                      "balloon-resize-0", "balloon-0"]
+SNAPSHOT_BALLOONS = {"balloon-64": 64, "balloon-32": 32, "balloon-0": 0}
 HOTPLUG_L2_CHECKS = ["hotplug-add", "hotplug-remove"]
 HOTPLUG_L1_CHECKS = ["hotplug-add", "hotplug-remove", "hotplug-ejected"]
 
@@ -387,6 +403,7 @@ def build_l1_initramfs(path, busybox, vmm, api_call, moddir, l2_kernel, l2_vmlin
     base_image(cpio, busybox, os.path.join(HERE, "l1-init.sh"))
     cpio.copy("bin/vmm-api-call", api_call, 0o755)
     cpio.copy("bin/vmm-stream", args.stream, 0o755)
+    cpio.copy("bin/vmm-chat", args.chat, 0o755)
     cpio.copy("usr/local/bin/vmm", vmm, 0o755)
     libdirs = []
     for guest_path, host_path in shared_libraries(vmm):
@@ -409,6 +426,7 @@ def build_l1_initramfs(path, busybox, vmm, api_call, moddir, l2_kernel, l2_vmlin
         "L1_MODULES": " ".join(modules),
         "L2_CMDLINE": args.l2_cmdline,
         "L2_MEMORY": L2_MEMORY,
+        "SNAPSHOT_L2_MEMORY": SNAPSHOT_L2_MEMORY,
         "VMM_TIMEOUT": str(args.vmm_timeout),
         "WAIT_TIMEOUT": str(args.wait_timeout),
         "VIRTIO_WAIT_TIMEOUT": str(args.wait_timeout + VIRTIO_EXTRA_S),
@@ -537,6 +555,92 @@ def check_virtio_disk(image, token, l2_sha):
             sha = hashlib.sha256(f.read()).hexdigest()
         if sha != l2_sha:
             problems.append(f"/l2-data.bin in the image has sha256 {sha}, L2 wrote {l2_sha}")
+    return problems
+
+
+def check_snapshot_disk(image, token, data_sha):
+    """What L2 wrote before the snapshot and after the restore, read here: a list of problems."""
+    problems = []
+    e2fsck = need_tool("e2fsck", "checks the snapshot case's disk, package e2fsprogs")
+    debugfs = need_tool("debugfs", "reads the snapshot case's disk, package e2fsprogs")
+    r = subprocess.run([e2fsck, "-fn", image], capture_output=True, text=True)
+    if r.returncode != 0:
+        problems.append(f"e2fsck -fn rc={r.returncode}: " + " / ".join(r.stdout.strip().splitlines()[-4:]))
+    for name, want in (("snap-before.txt", f"before snapshot {token}\n"),
+                       ("snap-after.txt", f"after restore {token}\n")):
+        r = subprocess.run([debugfs, "-R", f"cat /{name}", image], capture_output=True, text=True)
+        if r.stdout != want:
+            problems.append(f"/{name} in the image reads {r.stdout!r}")
+    r = subprocess.run([debugfs, "-R", "cat /snap-data.bin", image], capture_output=True)
+    sha = hashlib.sha256(r.stdout).hexdigest()
+    if sha != data_sha:
+        problems.append(f"/snap-data.bin in the image has sha256 {sha}, L2 wrote {data_sha}")
+    return problems
+
+
+def judge_snapshot(slog, t_start, t_end, args):
+    """The snapshot case: a list of problems."""
+    problems = []
+    answers = {}
+    for what in SNAPSHOT_L1_CHECKS:
+        m = slog.first(rf"VMM-L1-CHECK {re.escape(what)} rc=(\S+) ?(.*)", t_start)
+        if not m or m[0] > t_end:
+            problems.append(f"L1 {what}: never ran")
+        elif m[1].group(1) != "0":
+            problems.append(f"L1 {what}: {m[1].group(0)}")
+        else:
+            answers[what] = m[1].group(2)
+    # The restored kernel is the snapshotted one: same boot id, its uptime
+    # goes on from where it was, its timers fire (a 0.2 s sleep ends).
+    pings = ("snap-ping-before", "snap-ping-after", "snap-ping-later")
+    pongs = {}
+    for what in pings:
+        m = re.search(r"VMM-PONG \d+ boot_id=(\S+) uptime=(\S+) slept-to=(\S+)", answers.get(what, ""))
+        if what in answers and not m:
+            problems.append(f"{what}: unexpected answer {answers[what]!r}")
+        elif m:
+            pongs[what] = (m.group(1), float(m.group(2)), float(m.group(3)))
+            if pongs[what][2] - pongs[what][1] < 0.19:
+                problems.append(f"{what}: a 0.2 s sleep took {pongs[what][2] - pongs[what][1]:.3f} s of uptime")
+    ready = slog.first(r"VMM-L2-SNAPSHOT-READY boot_id=(\S+)", t_start)
+    if len(pongs) == len(pings):
+        ids = [pongs[p][0] for p in pings] + ([ready[1].group(1)] if ready else [])
+        if len(set(ids)) != 1:
+            problems.append(f"boot id changed: {ids} (before the snapshot, after the restore, later, at boot)")
+        for earlier, later in zip(pings, pings[1:]):
+            if pongs[later][1] <= pongs[earlier][2]:
+                problems.append(f"L2's uptime went back: {pongs[earlier][2]} at {earlier}, "
+                                f"{pongs[later][1]} at {later}")
+    boots = [t for t, text in slog.lines if t_start <= t <= t_end and "VMM-L2-OK " in text]
+    if len(boots) != 1:
+        problems.append(f"L2 booted {len(boots)} times in the case, expected once (a restore is no boot)")
+    if "snap-disk-before" in answers and not answers["snap-disk-before"].startswith("VMM-DISK before ok"):
+        problems.append(f"disk before the snapshot: {answers['snap-disk-before']}")
+    if "snap-disk-after" in answers:
+        m = re.match(r"VMM-DISK after ok data-sha256=(\S+)", answers["snap-disk-after"])
+        if not m:
+            problems.append(f"disk after the restore: {answers['snap-disk-after']}")
+        else:
+            problems += check_snapshot_disk(args.disk, args.token, m.group(1))
+    for what, mib in SNAPSHOT_BALLOONS.items():
+        want = f"VMM-BALLOON ok want-kb={mib * 1024} drop-kb={mib * 1024}"
+        if what in answers and answers[what] != want:
+            problems.append(f"{what}: L2 answered {answers[what]!r}, expected {want!r}")
+    m = slog.first(r"VMM-COUNTERS (.*)", t_start)
+    try:
+        counters = json.loads(m[1].group(1))["result"] if m else None
+    except (ValueError, KeyError, TypeError):
+        counters = None
+    if not isinstance(counters, dict):
+        problems.append("no vm.counters reply from the restored vmm: " + (m[1].group(1)[:200] if m else "never asked"))
+    else:
+        for dev, c in counters.items():
+            for k in VIRTIO_ERROR_COUNTERS:
+                if isinstance(c, dict) and c.get(k, 0) != 0:
+                    problems.append(f"restored vmm: {dev}.{k} = {c[k]}")
+        b = counters.get("_balloon")
+        if not isinstance(b, dict) or (b.get("target_pages"), b.get("actual_pages")) != (0, 0):
+            problems.append(f"restored vmm's _balloon after the resize to 0: {b}")
     return problems
 
 
@@ -741,7 +845,7 @@ def judge(slog, c, release, args):
             problems.append(f"L2 ran case {m.group(3)}, expected {c}")
     else:
         problems.append("no VMM-L2-OK marker from L2")
-    if c in ("power-button", "virtio"):
+    if c in ("power-button", "virtio", "snapshot"):
         api = slog.first(r"VMM-API action=vm.power-button rc=(\S+) reply=(.*)", t_start)
         if not api or api[1].group(1) != "0":
             problems.append("vm.power-button API call failed: " + (api[1].group(0) if api else "never sent"))
@@ -760,6 +864,8 @@ def judge(slog, c, release, args):
             m = slog.first(rf"VMM-L1-CHECK {what} rc=(\S+)(.*)", t_start)
             if not m or m[0] > t_end or m[1].group(1) != "0":
                 problems.append(f"L1 {what}: " + (m[1].group(0) if m else "no check line"))
+    if c == "snapshot":
+        problems += judge_snapshot(slog, t_start, t_end, args)
     if c == "virtio":
         devices = judge_virtio(slog, t_start, t_end, args)
         problems += [f"{d}: {p}" for d, probs in devices.items() for p in probs]
@@ -781,6 +887,7 @@ def main():
     ap.add_argument("--api-call", required=True, help="static vmm-api-call helper")
     ap.add_argument("--power-key", required=True, help="static vmm-power-key helper")
     ap.add_argument("--stream", required=True, help="static vmm-stream helper")
+    ap.add_argument("--chat", required=True, help="static vmm-chat helper")
     ap.add_argument("--cache", required=True, help="download/image cache (in the build directory)")
     ap.add_argument("--case", action="append", choices=CASES,
                     help="case to run (repeatable; several share one L1 boot); default: all")
@@ -802,11 +909,11 @@ def main():
     args = ap.parse_args()
     cases = args.case or CASES
     if args.timeout is None:
-        args.timeout = 40 + (args.vmm_timeout + 15) * len(cases) + (VIRTIO_EXTRA_S if "virtio" in cases else 0)
+        args.timeout = 40 + (args.vmm_timeout + 15) * len(cases) + VIRTIO_EXTRA_S * len({"virtio", "snapshot"} & set(cases))
     name = "+".join(cases)
 
     try:
-        for p in (args.vmm, args.api_call, args.power_key, args.stream):
+        for p in (args.vmm, args.api_call, args.power_key, args.stream, args.chat):
             if not os.access(p, os.X_OK):
                 raise Fail(f"{p} is not an executable")
         args.vmm = os.path.abspath(args.vmm)
@@ -817,7 +924,7 @@ def main():
             # The virtio case's tap and peers live in L1, a throwaway VM.
             mode = "direct" if real_kvm and not set(NESTED_CASES) & set(cases) else "nested"
         if mode == "direct" and set(NESTED_CASES) & set(cases):
-            raise Skip("the virtio and hotplug cases run nested only (their disk, tap and peers live in L1)")
+            raise Skip("the virtio, hotplug and snapshot cases run nested only (their disk, tap and peers live in L1)")
         if mode == "nested":
             need_tool("qemu-system-x86_64", "runs the L1 Linux, package qemu-system-x86")
         os.makedirs(args.cache, exist_ok=True)
@@ -895,6 +1002,7 @@ def main():
         log(f"  {p}")
     for _, text in slog.lines:
         if text.startswith(("VMM-L2-", "VMM-API", "VMM-EXIT", "VMM-L1-VERSION", "VMM-L1-CHECK", "VMM-HVC-OUT",
+                            "VMM-L1-SNAPSHOT", "VMM-CASE-RESTORE",
                             "VMM-DIAG vm.counters")):
             log(f"  | {text}")
     return 1 if failed else 0

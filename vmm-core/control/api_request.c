@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "api_request.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -131,4 +132,101 @@ void api_request_release(ApiRequest *req)
     json_object_put(req->args);
     json_object_put(req->root);
     *req = (ApiRequest){0};
+}
+
+/* 1 with *index for a string "fd:K", 0 for any other value, -1 for a
+ * malformed K. */
+static int fd_reference(json_object *v, size_t *index)
+{
+    if (!json_object_is_type(v, json_type_string))
+        return 0;
+    const char *s = json_object_get_string(v);
+    if (strncmp(s, "fd:", 3) != 0)
+        return 0;
+    s += 3;
+    size_t k = 0;
+    if (!*s || strlen(s) > 3)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        k = k * 10 + (size_t)(*s - '0');
+    }
+    *index = k;
+    return 1;
+}
+
+/* The value v stands for: a new reference, or NULL with errbuf set. */
+static json_object *bind_value(json_object *v, bool as_number, const int *fds, size_t n_fds, bool *used,
+                               char *errbuf, size_t errlen)
+{
+    size_t k;
+    int r = fd_reference(v, &k);
+    if (r == 0)
+        return json_object_get(v);
+    if (r < 0 || k >= n_fds) {
+        snprintf(errbuf, errlen, "\"%.40s\" names no descriptor of this message (it carried %zu)",
+                 json_object_get_string(v), n_fds);
+        return NULL;
+    }
+    used[k] = true;
+    if (as_number)
+        return json_object_new_int(fds[k]);
+    char path[32];
+    snprintf(path, sizeof(path), "/dev/fd/%d", fds[k]);
+    return json_object_new_string(path);
+}
+
+int api_request_bind_fds(ApiRequest *req, const int *fds, size_t n_fds, char *errbuf, size_t errlen)
+{
+    bool used[API_MAX_FDS] = {false};
+    if (errlen)
+        errbuf[0] = '\0';
+    if (n_fds > API_MAX_FDS) {
+        snprintf(errbuf, errlen, "a message carries at most %d descriptors", API_MAX_FDS);
+        return -EINVAL;
+    }
+    /* A new object: args may be shared with the parsed message. */
+    json_object *bound = json_object_new_object();
+    if (!bound) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    json_object_object_foreach(req->args, key, val)
+    {
+        json_object *nv;
+        if (strcmp(key, "fds") == 0 && json_object_is_type(val, json_type_array)) {
+            nv = json_object_new_array();
+            for (size_t i = 0; nv && i < json_object_array_length(val); i++) {
+                json_object *e =
+                    bind_value(json_object_array_get_idx(val, i), true, fds, n_fds, used, errbuf, errlen);
+                if (!e || json_object_array_add(nv, e) < 0) {
+                    json_object_put(e);
+                    json_object_put(nv);
+                    nv = NULL;
+                }
+            }
+        } else {
+            nv = bind_value(val, false, fds, n_fds, used, errbuf, errlen);
+        }
+        if (!nv || json_object_object_add(bound, key, nv) < 0) {
+            bool oom = !errbuf[0]; /* the reference errors say what they are */
+            if (oom)
+                snprintf(errbuf, errlen, "out of memory");
+            json_object_put(nv);
+            json_object_put(bound);
+            return oom ? -ENOMEM : -EINVAL;
+        }
+    }
+    for (size_t k = 0; k < n_fds; k++) {
+        if (!used[k]) {
+            snprintf(errbuf, errlen,
+                     "descriptor %zu of this message is named nowhere in its args (\"fd:%zu\")", k, k);
+            json_object_put(bound);
+            return -EINVAL;
+        }
+    }
+    json_object_put(req->args);
+    req->args = bound;
+    return 0;
 }

@@ -38,3 +38,21 @@ json_tokener *api_request_tokener_new(void);
 ApiParseResult api_request_parse(json_tokener *tok, const char *data, size_t len, ApiRequest *req,
                                  char *errbuf, size_t errlen);
 void api_request_release(ApiRequest *req);
+
+/* Descriptors one request may carry (SCM_RIGHTS, SOCK_SEQPACKET only): a
+ * tap with its queue pairs is the largest user. */
+#define API_MAX_FDS 8
+
+/*
+ * A request that came with descriptors names them by their place in the
+ * message, K (0-based), as the string "fd:K" in a top-level member of its
+ * args: it becomes "/dev/fd/N", N the number the descriptor was received
+ * as, so the VMM's inherited-descriptor paths (util/inherited_fd.c) open
+ * it; inside a top-level "fds" array (NetConfig's tap queues) it becomes
+ * the number N itself. fds[0..n_fds) are the received descriptors, not
+ * consumed. -EINVAL with a message in errbuf when a reference is malformed
+ * or names a descriptor the message did not carry, or when one carried is
+ * named nowhere (a mistake on the sender's side, not to be ignored);
+ * -ENOMEM. req is unchanged on failure.
+ */
+int api_request_bind_fds(ApiRequest *req, const int *fds, size_t n_fds, char *errbuf, size_t errlen);

@@ -274,15 +274,21 @@ static void run_request(ApiConn *c, const ApiRequest *req)
     }
 }
 
-/* data[len] is writable (the buffers keep a spare byte). */
-static void handle_message(ApiConn *c, char *data, size_t len)
+/* data[len] is writable (the buffers keep a spare byte). fds are the
+ * descriptors the message carried (packets only); the caller closes them
+ * once this returns, so a request holds them only while it runs. */
+static void handle_message(ApiConn *c, char *data, size_t len, const int *fds, size_t n_fds)
 {
     ApiRequest req;
     char msg[160];
+    int r;
     data[len] = '\0';
     switch (api_request_parse(c->server->tok, data, len, &req, msg, sizeof(msg))) {
     case API_PARSE_REQUEST:
-        run_request(c, &req);
+        if (n_fds && (r = api_request_bind_fds(&req, fds, n_fds, msg, sizeof(msg))) < 0)
+            send_error(c, req.id, r == -ENOMEM ? "Failed" : "InvalidRequest", msg);
+        else
+            run_request(c, &req);
         break;
     case API_PARSE_INVALID:
         send_error(c, req.id, "InvalidRequest", msg);
@@ -350,7 +356,7 @@ static void conn_close(ApiConn *c)
 static bool conn_read_eof(ApiConn *c)
 {
     if (!c->packet && c->in_len > 0 && !c->discarding)
-        handle_message(c, c->in, c->in_len);
+        handle_message(c, c->in, c->in_len, NULL, 0);
     c->in_len = 0;
     pthread_mutex_lock(&c->server->lock);
     c->read_closed = true;
@@ -367,23 +373,56 @@ static bool conn_read_eof(ApiConn *c)
 static bool conn_read_packet(ApiConn *c)
 {
     struct iovec iov = {.iov_base = c->in, .iov_len = API_MAX_MESSAGE + 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    /* No control buffer: file descriptors a peer sends are discarded. */
-    ssize_t n = recvmsg(c->fd, &msg, MSG_DONTWAIT);
+    /* Room for API_MAX_FDS descriptors: the kernel closes any beyond it
+     * and sets MSG_CTRUNC. Other control messages (credentials) are not
+     * enabled on the socket. */
+    union {
+        char buf[CMSG_SPACE(API_MAX_FDS * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
+    /* CLOEXEC: a received descriptor must never reach a child process. */
+    ssize_t n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return false;
         conn_close(c);
         return true;
     }
-    /* A zero-length packet cannot be told from the peer closing. */
-    if (n == 0)
-        return conn_read_eof(c);
-    if ((msg.msg_flags & MSG_TRUNC) || (size_t)n > API_MAX_MESSAGE)
+    int fds[API_MAX_FDS];
+    size_t n_fds = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (n_fds < API_MAX_FDS)
+                fds[n_fds++] = fd;
+            else
+                close(fd);
+        }
+    }
+    bool closed = false;
+    if (n == 0) {
+        /* A zero-length packet cannot be told from the peer closing. */
+        closed = conn_read_eof(c);
+    } else if ((msg.msg_flags & MSG_TRUNC) || (size_t)n > API_MAX_MESSAGE) {
         send_too_large(c);
-    else
-        handle_message(c, c->in, (size_t)n);
-    return false;
+    } else if (msg.msg_flags & MSG_CTRUNC) {
+        char text[96];
+        snprintf(text, sizeof(text), "a message carries at most %d file descriptors", API_MAX_FDS);
+        send_error(c, NULL, "TooLarge", text);
+    } else {
+        handle_message(c, c->in, (size_t)n, fds, n_fds);
+    }
+    /* Whatever the request did with them, it worked on these numbers only
+     * while it ran (a device keeps its own duplicate). */
+    for (size_t i = 0; i < n_fds; i++)
+        close(fds[i]);
+    return closed;
 }
 
 static bool conn_read_stream(ApiConn *c)
@@ -407,7 +446,7 @@ static bool conn_read_stream(ApiConn *c)
         if (c->discarding)
             c->discarding = false; /* the tail of an oversized line */
         else
-            handle_message(c, c->in + start, len);
+            handle_message(c, c->in + start, len, NULL, 0);
         start += len + 1;
         if (conn_dead(c))
             return false;

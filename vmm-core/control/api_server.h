@@ -3,7 +3,9 @@
  * The VMM's control API: JSON requests and responses on a unix socket
  * (docs/api.md). `--api-socket path=` listens on a SOCK_STREAM socket with
  * newline-delimited messages; a SOCK_SEQPACKET connection (what vmmd uses)
- * carries one message per packet. Events can be subscribed on the same
+ * carries one message per packet, and may pass descriptors with a request
+ * (SCM_RIGHTS, api_request_bind_fds; a stream connection cannot: they are
+ * discarded unread). Events can be subscribed on the same
  * connection. Malformed or oversized messages get an error reply and never
  * reach the VM; a client that does not read its replies is dropped rather
  * than allowed to block the VMM.

@@ -50,11 +50,8 @@ int vmm_landlock_access_parse(const char *s, uint64_t *access)
     return 0;
 }
 
-static int add_rule(VmmLandlockRules *r, const char *path, uint64_t access)
+static int append_rule(VmmLandlockRules *r, const char *path, uint64_t access)
 {
-    /* Inherited descriptors are duplicated, never opened by path. */
-    if (inherited_fd_number(path) >= 0)
-        return 0;
     VmmLandlockRule *items = realloc(r->items, (r->n + 1) * sizeof(*items));
     if (!items)
         return -ENOMEM;
@@ -64,6 +61,14 @@ static int add_rule(VmmLandlockRules *r, const char *path, uint64_t access)
         return -ENOMEM;
     items[r->n++] = (VmmLandlockRule){.path = copy, .access = access};
     return 0;
+}
+
+static int add_rule(VmmLandlockRules *r, const char *path, uint64_t access)
+{
+    /* Inherited descriptors are duplicated, never opened by path. */
+    if (inherited_fd_number(path) >= 0)
+        return 0;
+    return append_rule(r, path, access);
 }
 
 /* The directory a socket is created in: "." for a bare name. */
@@ -154,7 +159,9 @@ static int derive(const VmConfig *cfg, const char *api_socket_path, const char *
             snprintf(errbuf, errlen, "Invalid landlock access: %.100s", u->access ? u->access : "(none)");
             return -EINVAL;
         }
-        if ((ret = add_rule(r, u->path, granted)) < 0)
+        /* Kept even for /dev/fd/N: an inherited directory (vmmd's snapshot
+         * directory) is reached through that path, /dev/fd/N/NAME. */
+        if ((ret = append_rule(r, u->path, granted)) < 0)
             goto nomem;
     }
     return 0;

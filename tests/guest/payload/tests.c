@@ -373,9 +373,12 @@ static void pause_tick(struct trap_frame *f)
     ticks++;
     print("TICK %lu %lu\n", ticks, c);
     /* A tick left pending across a pause may arrive before CPL3 ran again,
-     * so one unchanged count is fine; three in a row is a stalled CPL3. */
+     * and on a loaded host (CI runs suites side by side on 2 cores) a
+     * tick's serial exits can outlast the 20 ms period, so the next tick is
+     * already due at EOI: a few unchanged counts in a row happen. Ten in a
+     * row (200 ms without one CPL3 instruction) is a stalled CPL3. */
     stalled_ticks = ticks > 1 && c == last_counter ? stalled_ticks + 1 : 0;
-    check(stalled_ticks < 3, "the CPL3 counter did not move for ticks %lu to %lu", ticks - 3, ticks);
+    check(stalled_ticks < 10, "the CPL3 counter did not move for ticks %lu to %lu", ticks - 10, ticks);
     check(c >= last_counter, "the CPL3 counter went back from %lu to %lu", last_counter, c);
     check((f->cs & 3) == 3, "tick %lu interrupted CPL%lu code, expected the CPL3 loop", ticks, f->cs & 3);
     last_counter = c;

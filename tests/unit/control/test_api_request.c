@@ -5,6 +5,7 @@
  * over valid, malformed and hostile messages, and one tokener reused across
  * all of them as the server does.
  */
+#include <errno.h>
 #include <json-c/json.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -185,12 +186,67 @@ static void test_short_errbuf(void **state)
     json_tokener_free(tok);
 }
 
+/* args after binding fds (numbers as received, here 40, 41, 42) to
+ * in's "fd:K" references, or the error; req is released either way. */
+static void bind_case(const char *in, size_t n_fds, const char *want_args, const char *want_error)
+{
+    static const int fds[API_MAX_FDS + 1] = {40, 41, 42};
+    json_tokener *tok = api_request_tokener_new();
+    ApiRequest req;
+    char err[160] = "";
+    assert_int_equal(api_request_parse(tok, in, strlen(in), &req, err, sizeof(err)), API_PARSE_REQUEST);
+    int r = api_request_bind_fds(&req, fds, n_fds, err, sizeof(err));
+    if (want_args) {
+        if (r != 0)
+            fail_msg("%s: %s", in, err);
+        assert_string_equal(
+            json_object_to_json_string_ext(req.args, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+            want_args);
+    } else {
+        assert_int_equal(r, -EINVAL);
+        assert_string_equal(err, want_error);
+    }
+    api_request_release(&req);
+    json_tokener_free(tok);
+}
+
+static void test_bind_fds(void **state)
+{
+    (void)state;
+    /* A path becomes the inherited-descriptor path, an "fds" element the
+     * number; other values, and references deeper down, are left alone. */
+    bind_case("{\"action\":\"vm.add-disk\",\"args\":{\"path\":\"fd:0\",\"readonly\":true,\"id\":\"fd:x\"}}",
+              1, NULL, "\"fd:x\" names no descriptor of this message (it carried 1)");
+    bind_case("{\"action\":\"vm.add-disk\",\"args\":{\"path\":\"fd:0\",\"readonly\":true,\"id\":\"d\"}}", 1,
+              "{\"path\":\"/dev/fd/40\",\"readonly\":true,\"id\":\"d\"}", NULL);
+    bind_case("{\"action\":\"vm.add-net\",\"args\":{\"fds\":[\"fd:1\",\"fd:0\"],\"x\":{\"p\":\"fd:9\"}}}", 2,
+              "{\"fds\":[41,40],\"x\":{\"p\":\"fd:9\"}}", NULL);
+    /* Hostile or mistaken references: a descriptor the message lacks, a
+     * malformed or oversized index, one carried but never named. */
+    bind_case("{\"action\":\"a\",\"args\":{\"path\":\"fd:1\"}}", 1, NULL,
+              "\"fd:1\" names no descriptor of this message (it carried 1)");
+    bind_case("{\"action\":\"a\",\"args\":{\"fds\":[\"fd:0\",\"fd:3\"]}}", 3, NULL,
+              "\"fd:3\" names no descriptor of this message (it carried 3)");
+    bind_case("{\"action\":\"a\",\"args\":{\"path\":\"fd:\"}}", 1, NULL,
+              "\"fd:\" names no descriptor of this message (it carried 1)");
+    bind_case("{\"action\":\"a\",\"args\":{\"path\":\"fd:0000\"}}", 1, NULL,
+              "\"fd:0000\" names no descriptor of this message (it carried 1)");
+    bind_case("{\"action\":\"a\",\"args\":{\"path\":\"fd:-1\"}}", 1, NULL,
+              "\"fd:-1\" names no descriptor of this message (it carried 1)");
+    bind_case("{\"action\":\"a\",\"args\":{\"path\":\"fd:0\"}}", 2, NULL,
+              "descriptor 1 of this message is named nowhere in its args (\"fd:1\")");
+    bind_case("{\"action\":\"a\"}", 1, NULL,
+              "descriptor 0 of this message is named nowhere in its args (\"fd:0\")");
+    bind_case("{\"action\":\"a\"}", API_MAX_FDS + 1, NULL, "a message carries at most 8 descriptors");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_short_errbuf),
+        cmocka_unit_test(test_bind_fds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -21,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "api_request.h"
 #include "api_server.h"
 #include "control_test.h"
 
@@ -48,6 +50,19 @@ static int test_dispatch(void *ctx, const char *action, json_object *args, json_
     }
     if (strcmp(action, "test.null") == 0)
         return 0;
+    if (strcmp(action, "test.fstat") == 0) {
+        /* The size of the descriptor args.path names: proves a passed one
+         * is open while its request runs. */
+        json_object *path;
+        struct stat st;
+        int n = -1;
+        if (json_object_object_get_ex(args, "path", &path))
+            sscanf(json_object_get_string(path), "/dev/fd/%d", &n);
+        if (n < 0 || fstat(n, &st) < 0)
+            return -EINVAL;
+        *result = json_object_new_int64(st.st_size);
+        return 0;
+    }
     if (strcmp(action, "test.busy") == 0) {
         snprintf(errbuf, errlen, "the VM is Paused, not Running");
         return -EBUSY;
@@ -663,6 +678,110 @@ static void test_seqpacket_connected_fd(void **state)
     usleep(20 * 1000);
 }
 
+/* Descriptors open in this process (the server runs in it too). */
+static int open_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++)
+        n += fcntl(fd, F_GETFD) >= 0;
+    return n;
+}
+
+/* Sends msg with n memfds of `size` bytes each, closing ours. */
+static void send_with_fds(int sock, const char *msg, size_t n, off_t size)
+{
+    int fds[16];
+    assert_true(n <= 16);
+    for (size_t i = 0; i < n; i++) {
+        fds[i] = memfd_create("passed", MFD_CLOEXEC);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(ftruncate(fds[i], size), 0);
+    }
+    struct iovec iov = {.iov_base = (void *)msg, .iov_len = strlen(msg)};
+    union {
+        char buf[CMSG_SPACE(16 * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (n) {
+        mh.msg_control = control.buf;
+        mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+    }
+    assert_int_equal(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)strlen(msg));
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+static json_object *call_with_fds(Client *c, const char *msg, size_t n, off_t size)
+{
+    send_with_fds(c->fd, msg, n, size);
+    json_object *o = client_recv(c);
+    if (!o)
+        fail_msg("no reply to %s", msg);
+    return o;
+}
+
+/* SCM_RIGHTS on a SOCK_SEQPACKET connection: a request's "fd:K" names the
+ * descriptors it carried, which are closed once it is answered, whatever a
+ * hostile sender does; on a stream connection they are dropped unread. */
+static void test_passed_fds(void **state)
+{
+    Fixture *f = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    char err[256];
+    assert_non_null(extra_server(f, NULL, sv[1], err, sizeof(err)));
+    Client *c = client_from_fd(sv[0], true);
+    assert_ping_works(c);
+    int before = open_fds();
+
+    json_object *r =
+        call_with_fds(c, "{\"id\":1,\"action\":\"test.fstat\",\"args\":{\"path\":\"fd:0\"}}", 1, 1234);
+    assert_int_equal(json_object_get_int64(member(r, "result")), 1234);
+    json_object_put(r);
+    r = call_with_fds(c, "{\"id\":2,\"action\":\"test.echo\",\"args\":{\"fds\":[\"fd:1\",\"fd:0\"]}}", 2, 1);
+    json_object *list = member(member(r, "result"), "fds");
+    assert_int_equal(json_object_array_length(list), 2);
+    assert_true(json_object_is_type(json_object_array_get_idx(list, 0), json_type_int));
+    json_object_put(r);
+
+    /* More than API_MAX_FDS: refused before parsing (the kernel closes
+     * what did not fit, the server the rest). */
+    r = call_with_fds(c, "{\"id\":3,\"action\":\"test.null\"}", API_MAX_FDS + 1, 1);
+    assert_error(r, "TooLarge", "at most 8 file descriptors");
+    json_object_put(r);
+    /* Descriptors with no request: a blank packet (no reply), bad JSON. */
+    send_with_fds(c->fd, " ", 2, 1);
+    r = call_with_fds(c, "{not json", 1, 1);
+    assert_error(r, "InvalidRequest", "invalid JSON");
+    json_object_put(r);
+    /* A reference to a descriptor the message lacks; one never named. */
+    r = call_with_fds(c, "{\"id\":4,\"action\":\"test.fstat\",\"args\":{\"path\":\"fd:1\"}}", 1, 1);
+    assert_error(r, "InvalidRequest", "\"fd:1\" names no descriptor of this message (it carried 1)");
+    json_object_put(r);
+    r = call_with_fds(c, "{\"id\":5,\"action\":\"test.null\"}", 1, 1);
+    assert_error(r, "InvalidRequest", "named nowhere");
+    json_object_put(r);
+    assert_int_equal(atomic_load(&dispatched), 3); /* the ping, fstat and echo */
+    /* Answered in order: once the ping is, every descriptor above is closed. */
+    assert_ping_works(c);
+    assert_int_equal(open_fds(), before);
+    client_close(c);
+
+    /* A stream client cannot pass descriptors: "fd:0" stays a plain string. */
+    Client *s = client_connect(f->path);
+    r = call_with_fds(s, "{\"id\":6,\"action\":\"test.echo\",\"args\":{\"path\":\"fd:0\"}}\n", 1, 1);
+    assert_string_equal(json_object_get_string(member(member(r, "result"), "path")), "fd:0");
+    json_object_put(r);
+    client_close(s);
+    usleep(20 * 1000);
+}
+
 static void test_listening_fd(void **state)
 {
     Fixture *f = *state;
@@ -971,6 +1090,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_oversized_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_and_half_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seqpacket_connected_fd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_passed_fds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listening_fd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_subscribe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_clients, setup, teardown),

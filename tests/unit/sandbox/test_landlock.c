@@ -116,7 +116,8 @@ static void test_rules_every_item(void **state)
                  "path=/img/root.raw", "path=/img/ro.iso,readonly=on", "path=/dev/fd/7", "--net", "tap=tap0",
                  "--rng", "src=/dev/hwrng", "--serial", "file=/var/log/serial.log", "--console", "pty",
                  "--debug-console", "file=dbg.log", "--vsock", "cid=3,socket=/run/vm/vsock.sock",
-                 "--landlock", "--landlock-rules", "path=/srv/share,access=r", "path=/srv/out,access=w");
+                 "--landlock", "--landlock-rules", "path=/srv/share,access=r", "path=/srv/out,access=w",
+                 "path=/dev/fd/9,access=rw");
     VmmLandlockRules r;
     char err[256] = "";
     assert_int_equal(
@@ -140,6 +141,9 @@ static void test_rules_every_item(void **state)
         {"/run/vm/events", RW},
         {"/srv/share", VMM_LANDLOCK_READ},
         {"/srv/out", VMM_LANDLOCK_WRITE},
+        /* A user rule on an inherited directory stays: files are created
+         * through it by path (vmmd's snapshot directory). */
+        {"/dev/fd/9", RW},
     };
     expect_rules(&r, want, sizeof(want) / sizeof(want[0]));
     vmm_landlock_rules_free(&r);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "layout.h"
+#include "le.h"
 
 /* Red Hat's generic PCIe host bridge ID: Linux binds nothing special to it. */
 #define HOST_BRIDGE_VENDOR 0x1b36
@@ -18,28 +19,6 @@
 #define COMMAND_WMASK 0x0546
 /* Status error bits are write-1-to-clear (never set by us, but keep the shape). */
 #define STATUS_W1C 0xf900
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
 
 void pci_device_init(PciDevice *d, uint16_t vendor, uint16_t device, uint32_t class_code, uint8_t revision,
                      uint16_t subsys_vendor, uint16_t subsys_id, const PciDeviceOps *ops, void *opaque)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
+
 /* Header field offsets (docs/snapshot.md). */
 #define OFF_MAGIC       0
 #define OFF_VERSION     8
@@ -33,20 +35,6 @@ uint32_t snapshot_crc32(uint32_t crc, const void *data, size_t len)
             crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
     }
     return ~crc;
-}
-
-static void store_le(uint8_t *p, uint64_t v, unsigned bytes)
-{
-    for (unsigned i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t load_le(const uint8_t *p, unsigned bytes)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
 }
 
 /* ------------------------------------------------------------- writing */
@@ -102,9 +90,9 @@ void snapshot_section_begin(SnapshotWriter *w, uint32_t type, uint32_t instance)
     uint8_t *h = reserve(w, SNAPSHOT_SECTION_HDR);
     if (!h)
         return;
-    store_le(h, type, 4);
-    store_le(h + 4, instance, 4);
-    store_le(h + 8, 0, 8);
+    le_store(h, type, 4);
+    le_store(h + 4, instance, 4);
+    le_store(h + 8, 0, 8);
     w->section_start = start;
 }
 
@@ -115,7 +103,7 @@ void snapshot_section_end(SnapshotWriter *w)
         return;
     }
     if (!w->failed)
-        store_le(w->buf + w->section_start + 8, w->len - w->section_start - SNAPSHOT_SECTION_HDR, 8);
+        le_store(w->buf + w->section_start + 8, w->len - w->section_start - SNAPSHOT_SECTION_HDR, 8);
     w->section_start = 0;
     w->n_sections++;
 }
@@ -131,7 +119,7 @@ static void put_le(SnapshotWriter *w, uint64_t v, unsigned bytes)
 {
     uint8_t *p = reserve(w, bytes);
     if (p)
-        store_le(p, v, bytes);
+        le_store(p, v, bytes);
 }
 
 void snapshot_put_u8(SnapshotWriter *w, uint8_t v)
@@ -171,17 +159,17 @@ int snapshot_writer_finish(SnapshotWriter *w, const SnapshotInfo *info)
     const uint8_t *body = w->buf + SNAPSHOT_HEADER_SIZE;
     size_t body_len = w->len - SNAPSHOT_HEADER_SIZE;
     memcpy(h + OFF_MAGIC, SNAPSHOT_MAGIC, 8);
-    store_le(h + OFF_VERSION, SNAPSHOT_VERSION, 4);
-    store_le(h + OFF_HEADER_SIZE, SNAPSHOT_HEADER_SIZE, 4);
-    store_le(h + OFF_BODY_SIZE, body_len, 8);
-    store_le(h + OFF_BODY_CRC, snapshot_crc32(0, body, body_len), 4);
-    store_le(h + OFF_CONFIG_CRC, info->config_crc, 4);
-    store_le(h + OFF_CONFIG_SIZE, info->config_size, 8);
-    store_le(h + OFF_MEMORY_SIZE, info->memory_size, 8);
-    store_le(h + OFF_N_VCPUS, info->n_vcpus, 4);
-    store_le(h + OFF_N_SECTIONS, w->n_sections, 4);
-    store_le(h + OFF_RESERVED, 0, 4);
-    store_le(h + OFF_HEADER_CRC, snapshot_crc32(0, h, OFF_HEADER_CRC), 4);
+    le_store(h + OFF_VERSION, SNAPSHOT_VERSION, 4);
+    le_store(h + OFF_HEADER_SIZE, SNAPSHOT_HEADER_SIZE, 4);
+    le_store(h + OFF_BODY_SIZE, body_len, 8);
+    le_store(h + OFF_BODY_CRC, snapshot_crc32(0, body, body_len), 4);
+    le_store(h + OFF_CONFIG_CRC, info->config_crc, 4);
+    le_store(h + OFF_CONFIG_SIZE, info->config_size, 8);
+    le_store(h + OFF_MEMORY_SIZE, info->memory_size, 8);
+    le_store(h + OFF_N_VCPUS, info->n_vcpus, 4);
+    le_store(h + OFF_N_SECTIONS, w->n_sections, 4);
+    le_store(h + OFF_RESERVED, 0, 4);
+    le_store(h + OFF_HEADER_CRC, snapshot_crc32(0, h, OFF_HEADER_CRC), 4);
     return 0;
 }
 
@@ -207,31 +195,31 @@ int snapshot_state_parse(const uint8_t *buf, size_t len, SnapshotState *out, cha
     if (memcmp(buf + OFF_MAGIC, SNAPSHOT_MAGIC, 8) != 0)
         return bad(errbuf, errlen, "not a snapshot of this VMM (bad magic)");
     /* The version before the checksum: a newer format may checksum differently. */
-    uint32_t version = (uint32_t)load_le(buf + OFF_VERSION, 4);
+    uint32_t version = (uint32_t)le_load(buf + OFF_VERSION, 4);
     if (version != SNAPSHOT_VERSION)
         return bad(errbuf, errlen, "format version %u, this VMM reads version %u", version, SNAPSHOT_VERSION);
-    if (load_le(buf + OFF_HEADER_SIZE, 4) != SNAPSHOT_HEADER_SIZE)
-        return bad(errbuf, errlen, "header size %u, expected %u", (unsigned)load_le(buf + OFF_HEADER_SIZE, 4),
+    if (le_load(buf + OFF_HEADER_SIZE, 4) != SNAPSHOT_HEADER_SIZE)
+        return bad(errbuf, errlen, "header size %u, expected %u", (unsigned)le_load(buf + OFF_HEADER_SIZE, 4),
                    SNAPSHOT_HEADER_SIZE);
-    if (load_le(buf + OFF_HEADER_CRC, 4) != snapshot_crc32(0, buf, OFF_HEADER_CRC))
+    if (le_load(buf + OFF_HEADER_CRC, 4) != snapshot_crc32(0, buf, OFF_HEADER_CRC))
         return bad(errbuf, errlen, "header checksum mismatch (the file is damaged)");
-    if (load_le(buf + OFF_RESERVED, 4) != 0)
+    if (le_load(buf + OFF_RESERVED, 4) != 0)
         return bad(errbuf, errlen, "reserved header field is not zero");
-    uint64_t body_len = load_le(buf + OFF_BODY_SIZE, 8);
+    uint64_t body_len = le_load(buf + OFF_BODY_SIZE, 8);
     if (body_len != len - SNAPSHOT_HEADER_SIZE)
         return bad(errbuf, errlen, "header announces %llu bytes of sections, the file holds %zu (truncated?)",
                    (unsigned long long)body_len, len - SNAPSHOT_HEADER_SIZE);
     const uint8_t *body = buf + SNAPSHOT_HEADER_SIZE;
-    if (load_le(buf + OFF_BODY_CRC, 4) != snapshot_crc32(0, body, (size_t)body_len))
+    if (le_load(buf + OFF_BODY_CRC, 4) != snapshot_crc32(0, body, (size_t)body_len))
         return bad(errbuf, errlen, "section checksum mismatch (the file is damaged)");
 
-    out->info.config_crc = (uint32_t)load_le(buf + OFF_CONFIG_CRC, 4);
-    out->info.config_size = load_le(buf + OFF_CONFIG_SIZE, 8);
-    out->info.memory_size = load_le(buf + OFF_MEMORY_SIZE, 8);
-    out->info.n_vcpus = (uint32_t)load_le(buf + OFF_N_VCPUS, 4);
+    out->info.config_crc = (uint32_t)le_load(buf + OFF_CONFIG_CRC, 4);
+    out->info.config_size = le_load(buf + OFF_CONFIG_SIZE, 8);
+    out->info.memory_size = le_load(buf + OFF_MEMORY_SIZE, 8);
+    out->info.n_vcpus = (uint32_t)le_load(buf + OFF_N_VCPUS, 4);
     if (out->info.n_vcpus == 0 || out->info.n_vcpus > SNAPSHOT_MAX_VCPUS)
         return bad(errbuf, errlen, "%u vCPUs, expected 1..%u", out->info.n_vcpus, SNAPSHOT_MAX_VCPUS);
-    uint32_t n = (uint32_t)load_le(buf + OFF_N_SECTIONS, 4);
+    uint32_t n = (uint32_t)le_load(buf + OFF_N_SECTIONS, 4);
     if (n > SNAPSHOT_MAX_SECTIONS)
         return bad(errbuf, errlen, "%u sections, at most %u allowed", n, SNAPSHOT_MAX_SECTIONS);
 
@@ -248,9 +236,9 @@ int snapshot_state_parse(const uint8_t *buf, size_t len, SnapshotState *out, cha
         }
         const uint8_t *h = body + off;
         SnapshotSection *s = &out->sections[i];
-        s->type = (uint32_t)load_le(h, 4);
-        s->instance = (uint32_t)load_le(h + 4, 4);
-        uint64_t slen = load_le(h + 8, 8);
+        s->type = (uint32_t)le_load(h, 4);
+        s->instance = (uint32_t)le_load(h + 4, 4);
+        uint64_t slen = le_load(h + 8, 8);
         off += SNAPSHOT_SECTION_HDR;
         if (slen > (size_t)body_len - off) {
             int r = bad(errbuf, errlen, "section %u (type 0x%x) is %llu bytes, only %zu left", i, s->type,
@@ -319,7 +307,7 @@ static uint64_t get_le(SnapshotReader *r, unsigned bytes)
 {
     uint8_t b[8];
     snapshot_get_bytes(r, b, bytes);
-    return load_le(b, bytes);
+    return le_load(b, bytes);
 }
 
 uint8_t snapshot_get_u8(SnapshotReader *r)

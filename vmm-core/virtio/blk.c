@@ -16,6 +16,7 @@
 
 #include "blk_io.h"
 #include "inherited_fd.h"
+#include "le.h"
 
 #define VIRTIO_BLK_F_SEG_MAX      2
 #define VIRTIO_BLK_F_RO           5
@@ -67,12 +68,6 @@ static void count(const VirtioBlk *b, const uint64_t *field, uint64_t n)
 {
     (void)b;
     __atomic_fetch_add((uint64_t *)field, n, __ATOMIC_RELAXED);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* struct virtio_blk_config, the fields we offer. */

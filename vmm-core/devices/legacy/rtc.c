@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "le.h"
+
 #define OFF_INDEX      0
 #define OFF_DATA       1
 #define INDEX_NMI_MASK 0x80
@@ -234,12 +236,6 @@ static void rtc_write(void *opaque, uint64_t offset, const uint8_t *data, uint32
     pthread_mutex_unlock(&rtc->lock);
 }
 
-static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
-{
-    for (unsigned i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void fill_memory_fields(Rtc *rtc, uint64_t below_4g, uint64_t above_4g)
 {
     const uint64_t mib = 1ULL << 20;
@@ -252,11 +248,11 @@ static void fill_memory_fields(Rtc *rtc, uint64_t below_4g, uint64_t above_4g)
     uint64_t high = above_4g >> 16;
     if (high > 0xffffff)
         high = 0xffffff;
-    put_le(&rtc->cmos[CMOS_BASE_MEM_KB], 640, 2);
-    put_le(&rtc->cmos[CMOS_EXT_MEM_KB], ext_kb, 2);
-    put_le(&rtc->cmos[CMOS_EXT_MEM_KB2], ext_kb, 2);
-    put_le(&rtc->cmos[CMOS_MEM_ABOVE_16M], above_16m, 2);
-    put_le(&rtc->cmos[CMOS_MEM_ABOVE_4G], high, 3);
+    le_store(&rtc->cmos[CMOS_BASE_MEM_KB], 640, 2);
+    le_store(&rtc->cmos[CMOS_EXT_MEM_KB], ext_kb, 2);
+    le_store(&rtc->cmos[CMOS_EXT_MEM_KB2], ext_kb, 2);
+    le_store(&rtc->cmos[CMOS_MEM_ABOVE_16M], above_16m, 2);
+    le_store(&rtc->cmos[CMOS_MEM_ABOVE_4G], high, 3);
 }
 
 /* The part is battery-backed: a machine reset leaves its time, format and

@@ -22,57 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper_io.h"
+
 #define REPLY_MAX (64 * 1024)
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int connect_until(const char *path, long long deadline)
-{
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        fprintf(stderr, "vmm-api-call: socket path too long\n");
-        return -1;
-    }
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-
-    for (;;) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            perror("vmm-api-call: socket");
-            return -1;
-        }
-        if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
-            return fd;
-        int err = errno;
-        close(fd);
-        /* The vmm may not have created or started listening on it yet. */
-        if ((err != ENOENT && err != ECONNREFUSED) || now_ms() >= deadline) {
-            fprintf(stderr, "vmm-api-call: connect %s: %s\n", path, strerror(err));
-            return -1;
-        }
-        usleep(100 * 1000);
-    }
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        buf += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Reads one newline-terminated reply (or everything until EOF). */
 static int read_reply(int fd, char *buf, size_t cap, long long deadline)
@@ -143,7 +95,7 @@ int main(int argc, char **argv)
     }
 
     long long deadline = now_ms() + timeout_s * 1000;
-    int fd = connect_until(path, deadline);
+    int fd = connect_until("vmm-api-call", path, deadline);
     if (fd < 0)
         return 3;
 

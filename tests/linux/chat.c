@@ -22,41 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper_io.h"
+
 #define LINE_CAP 4096
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int connect_until(const char *path, long long deadline)
-{
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        fprintf(stderr, "vmm-chat: socket path too long\n");
-        return -1;
-    }
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    for (;;) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            perror("vmm-chat: socket");
-            return -1;
-        }
-        if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
-            return fd;
-        int err = errno;
-        close(fd);
-        /* A restored vmm creates the socket only once it has loaded the state. */
-        if ((err != ENOENT && err != ECONNREFUSED) || now_ms() >= deadline) {
-            fprintf(stderr, "vmm-chat: connect %s: %s\n", path, strerror(err));
-            return -1;
-        }
-        usleep(100 * 1000);
-    }
-}
 
 int main(int argc, char **argv)
 {
@@ -72,7 +40,7 @@ int main(int argc, char **argv)
     const char *path = argv[optind], *question = argv[optind + 1], *prefix = argv[optind + 2];
     long long deadline = now_ms() + (long long)timeout_s * 1000;
 
-    int fd = connect_until(path, deadline);
+    int fd = connect_until("vmm-chat", path, deadline);
     if (fd < 0)
         return 3;
     size_t qlen = strlen(question);

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper_io.h"
+
 #define MAX_DEVICES 32
 #define BITS_PER_LONG_ (sizeof(unsigned long) * 8)
 
@@ -77,13 +79,6 @@ static int open_power_devices(InputDevice *devs, int max)
     }
     closedir(dir);
     return n;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int main(int argc, char **argv)

@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper_io.h"
+
 #define CHUNK 16384
 #define LINE_MAX_LEN 128
 
@@ -43,21 +45,6 @@ static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
 }
 
 #define FNV_INIT 0xcbf29ce484222325ULL
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Reads one '\n'-terminated line byte by byte, so nothing after it is consumed. */
 static int read_line(int fd, char *buf, size_t cap)

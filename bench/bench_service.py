@@ -22,7 +22,6 @@ start-up time. Nothing is asserted about the figures; the run fails (exit
 not exiting 0 on SIGTERM. Exit 77 without /dev/kvm or dbus-daemon.
 """
 import argparse
-import fcntl
 import json
 import multiprocessing
 import os
@@ -36,10 +35,12 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/pylib"))
+from kvm_check import kvm_unusable  # noqa: E402
+
 SKIP = 77
 DEST = "org.vmm.Manager"
 MANAGER = "/org/vmm/Manager"
-KVM_GET_API_VERSION = 0xAE00
 MEM = 16 << 20
 
 
@@ -453,21 +454,6 @@ def bench_many(svc, opts):
         conn.manager("DeleteVM", "s", n)
     svc.alive()
     return rows
-
-
-def kvm_unusable():
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    except OSError as e:
-        return f"/dev/kvm: {e.strerror}"
-    try:
-        if fcntl.ioctl(fd, KVM_GET_API_VERSION) != 12:
-            return "/dev/kvm: unexpected API version"
-    except OSError as e:
-        return f"/dev/kvm: {e.strerror}"
-    finally:
-        os.close(fd)
-    return None
 
 
 def main():

@@ -31,6 +31,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/pylib"))
+from kvm_check import kvm_unusable  # noqa: E402
+
 BOOT_TIMEOUT = 120.0
 SPARSE_MIB = 64
 
@@ -352,10 +355,9 @@ def main():
     ap.add_argument("--sparse", default="2G", help="also this size with only 64 MiB written ('' for none)")
     opts = ap.parse_args()
 
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC))
-    except OSError as e:
-        print(f"SKIP: /dev/kvm unusable: {e.strerror}")
+    why = kvm_unusable()
+    if why:
+        print(f"SKIP: {why}")
         return 77
     opts.qemu = shutil.which("qemu-system-x86_64")
     if not opts.qemu:

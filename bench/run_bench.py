@@ -18,6 +18,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/pylib"))
+from kvm_check import kvm_unusable  # noqa: E402
+
 EXITS = 100000
 MEM_MIB = 64
 
@@ -107,10 +110,9 @@ def main():
         return 2
     vmm, pdir = sys.argv[1], sys.argv[2]
     runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 20
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-    except OSError as e:
-        print(f"SKIP: /dev/kvm unusable: {e}")
+    why = kvm_unusable()
+    if why:
+        print(f"SKIP: {why}")
         return 77
     hello, exits, idle = (os.path.join(pdir, f"bench_{n}.elf") for n in ("hello", "exits", "idle"))
     qemu = shutil.which("qemu-system-x86_64")

@@ -22,6 +22,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/pylib"))
+from kvm_check import kvm_unusable  # noqa: E402
+
 IMAGE_MIB = 64
 MEM = "128M"
 PHASES = ["read-4k-qd1", "read-4k-qd32", "write-4k-qd1", "write-4k-qd32", "read-128k-seq-qd8",
@@ -32,14 +35,6 @@ BENCH = re.compile(r"^BENCH phase=(\S+) (.*)$")
 
 class Failure(Exception):
     pass
-
-
-def kvm_unusable():
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC))
-    except OSError as e:
-        return f"/dev/kvm unusable: {e.strerror}"
-    return None
 
 
 def direct_io_works(path):

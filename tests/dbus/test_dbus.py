@@ -13,7 +13,6 @@ pass, 1 = fail, 77 = skipped (the reason on stdout).
 """
 import argparse
 import ctypes
-import fcntl
 import json
 import os
 import re
@@ -26,10 +25,12 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../pylib"))
+from kvm_check import kvm_unusable  # noqa: E402
+
 SKIP = 77
 DEST = "org.vmm.Manager"
 MANAGER = "/org/vmm/Manager"
-KVM_GET_API_VERSION = 0xAE00
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -52,21 +53,6 @@ def landlock_abi():
     libc.syscall.restype = ctypes.c_long
     # landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
     return max(0, libc.syscall(ctypes.c_long(444), None, ctypes.c_size_t(0), ctypes.c_uint32(1)))
-
-
-def kvm_unusable():
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    except OSError as e:
-        return f"/dev/kvm: {e.strerror}"
-    try:
-        if fcntl.ioctl(fd, KVM_GET_API_VERSION) != 12:
-            return "/dev/kvm: unexpected API version"
-    except OSError as e:
-        return f"/dev/kvm: {e.strerror}"
-    finally:
-        os.close(fd)
-    return None
 
 
 def wait_until(pred, what, timeout=10.0):

@@ -18,7 +18,6 @@ protocol (BOOT/INFO/FAIL/PASS lines) is described in payload/payload.h.
 import argparse
 import ctypes
 import errno
-import fcntl
 import json
 import os
 import re
@@ -35,9 +34,10 @@ import threading
 import time
 import tty
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../pylib"))
+from kvm_check import kvm_unusable  # noqa: E402
+
 SKIP = 77
-KVM_GET_API_VERSION = 0xAE00
-KVM_API_VERSION = 12
 # Must match PATTERN_MULTIPLIER in payload/tests.c.
 PATTERN_MULTIPLIER = 0x9E3779B97F4A7C15
 PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F))
@@ -50,23 +50,6 @@ class Failure(Exception):
 
 class Skip(Exception):
     pass
-
-
-def kvm_unusable():
-    """None when /dev/kvm opens and speaks API 12, else the reason."""
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    except OSError as e:
-        return f"/dev/kvm: {e.strerror}"
-    try:
-        version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
-    except OSError as e:
-        return f"/dev/kvm: KVM_GET_API_VERSION: {e.strerror}"
-    finally:
-        os.close(fd)
-    if version != KVM_API_VERSION:
-        return f"/dev/kvm: API version {version}, expected {KVM_API_VERSION}"
-    return None
 
 
 def landlock_unusable():

@@ -253,7 +253,6 @@ static void vm_reap(Vm *vm, const siginfo_t *si)
     vm->api = NULL;
     vmm_conn_free(vm->events);
     vm->events = NULL;
-    vm->child_source = sd_event_source_disable_unref(vm->child_source);
     vm->pidfd_source = sd_event_source_disable_unref(vm->pidfd_source);
     if (vm->pidfd >= 0)
         close(vm->pidfd);
@@ -297,22 +296,33 @@ static void vm_reap(Vm *vm, const siginfo_t *si)
     vm->n_exit_calls = 0;
 }
 
-static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
+/*
+ * Not sd-event's child sources: libsystemd 252 arms a child's pidfd
+ * EPOLLONESHOT and, when the pidfd wakes before waitid() can see the exit
+ * (which happens on recent kernels), never looks again - the VMM stays a
+ * zombie and PowerOff never answers. SIGCHLD is sent once the child can be
+ * reaped, so vmmd checks every child then (vmmd.c).
+ */
+void vm_reap_if_exited(Vm *vm)
 {
-    (void)s;
-    vm_reap(userdata, si);
-    return 0;
+    if (vm->pidfd < 0 || vm->adopted)
+        return;
+    siginfo_t si = {0};
+    if (waitid(P_PIDFD, (id_t)vm->pidfd, &si, WEXITED | WNOHANG) < 0) {
+        log_error("VM %s: waitid on VMM %u: %s", vm->name, vm->pid, strerror(errno));
+        return;
+    }
+    if (si.si_pid != 0)
+        vm_reap(vm, &si);
 }
 
 static void vm_kill(Vm *vm, const char *why)
 {
-    if (!vm->child_source && vm->pidfd < 0)
+    if (vm->pidfd < 0)
         return;
     log_warning("VM %s: killing VMM %u: %s", vm->name, vm->pid, why);
     vm->killed_by_us = vm->poweroff_requested;
-    int r = vm->child_source ? sd_event_source_send_child_signal(vm->child_source, SIGKILL, NULL, 0)
-            : syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0) < 0 ? -errno
-                                                                              : 0;
+    int r = syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0) < 0 ? -errno : 0;
     if (r < 0)
         log_error("VM %s: cannot kill VMM %u: %s", vm->name, vm->pid, strerror(-r));
 }
@@ -638,8 +648,8 @@ static int spawn_vmm(Vm *vm, sd_bus_message *m, const char *restore_url, sd_bus_
     if (pid == 0)
         child_exec(argv, null_fd, log_fd, fds, n_fds, &mgr->sandbox, vm->memory_size);
 
-    /* The child is ours and unreaped until sd-event reaps it, so the pid
-     * cannot have been reused yet. */
+    /* The child is ours and unreaped until vm_reap_if_exited() reaps it,
+     * so the pid cannot have been reused yet. */
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0) {
         r = -errno;
@@ -647,14 +657,7 @@ static int spawn_vmm(Vm *vm, sd_bus_message *m, const char *restore_url, sd_bus_
         (void)waitpid(pid, NULL, 0);
         return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "pidfd_open: %s", strerror(-r));
     }
-    r = sd_event_add_child_pidfd(mgr->event, &vm->child_source, pidfd, WEXITED, on_child_exit, vm);
-    if (r < 0) {
-        close(pidfd);
-        kill(pid, SIGKILL);
-        (void)waitpid(pid, NULL, 0);
-        return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot watch the VMM: %s", strerror(-r));
-    }
-    (void)sd_event_source_set_child_pidfd_own(vm->child_source, true);
+    vm->pidfd = pidfd;
 
     vm->pid = (uint32_t)pid;
     vm->restoring = restore_url != NULL;

@@ -67,7 +67,6 @@ void vm_free(Vm *vm)
         return;
     vmm_conn_free(vm->api);
     vmm_conn_free(vm->events);
-    sd_event_source_disable_unref(vm->child_source);
     sd_event_source_disable_unref(vm->pidfd_source);
     sd_event_source_disable_unref(vm->boot_timer);
     sd_event_source_disable_unref(vm->kill_timer);

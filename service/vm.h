@@ -56,8 +56,9 @@ struct Vm {
     char *exit_reason;
 
     /* While a VMM runs. */
-    int pidfd; /* adopted VMMs only; a child's pidfd is owned by child_source */
-    sd_event_source *child_source;
+    /* Our child's, reaped when SIGCHLD says it exited (vm_reap_if_exited),
+     * or an adopted VMM's, watched by pidfd_source. */
+    int pidfd;
     /* A VMM started by an earlier vmmd is not our child: its exit is seen
      * on its pidfd (no exit status) and its events come over the control
      * channel (events.subscribe). */
@@ -98,6 +99,8 @@ int vm_emit_event(Vm *vm, const char *source, const char *event, const char *con
 
 /* Process control (vm-run.c). */
 int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error);
+/* Reaps the VM's VMM if it is our child and has exited (on SIGCHLD). */
+void vm_reap_if_exited(Vm *vm);
 int vm_request(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error);
 /* The same with the request's args (not consumed) and its own timeout. */
 int vm_request_args(Vm *vm, sd_bus_message *m, const char *action, json_object *args, uint64_t timeout_usec,

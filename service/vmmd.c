@@ -81,6 +81,16 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
     return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+/* One SIGCHLD may stand for several exits: every child is checked. */
+static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+    Manager *m = userdata;
+    (void)s, (void)si;
+    for (size_t i = 0; i < m->n_vms; i++)
+        vm_reap_if_exited(m->vms[i]);
+    return 0;
+}
+
 /* Each running VM holds about three descriptors here (control channel,
  * event socket, pidfd), so the usual soft limit of 1024 would cap a host
  * at ~330 VMs. vmmd only uses epoll, never select(), so the soft limit can
@@ -237,7 +247,7 @@ int main(int argc, char **argv)
     if (r < 0)
         goto out;
 
-    /* sd-event's signal and pidfd child sources need these blocked. */
+    /* sd-event's signal sources need these blocked. */
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
@@ -251,7 +261,8 @@ int main(int argc, char **argv)
     if (r < 0)
         goto fail;
     if ((r = sd_event_add_signal(m.event, NULL, SIGTERM, on_exit_signal, NULL)) < 0 ||
-        (r = sd_event_add_signal(m.event, NULL, SIGINT, on_exit_signal, NULL)) < 0)
+        (r = sd_event_add_signal(m.event, NULL, SIGINT, on_exit_signal, NULL)) < 0 ||
+        (r = sd_event_add_signal(m.event, NULL, SIGCHLD, on_sigchld, &m)) < 0)
         goto fail;
 
     r = user ? sd_bus_open_user(&m.bus) : sd_bus_open_system(&m.bus);

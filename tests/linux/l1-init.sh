@@ -66,12 +66,33 @@ wait_for_line() {
     done
 }
 
+# What the vmm of a stuck case is doing, as VMM-DIAG lines: per thread its
+# state, wait channel, system call and kernel stack (a vCPU blocked in a
+# futex is a VMM deadlock, one in KVM_RUN a guest that stopped), then the
+# vmm's own view (vm.info, and vm.counters twice: do the vCPUs still exit?).
+diag_vmm() {
+    sock=$1 pid=$2
+    for t in /proc/"$pid"/task/*; do
+        [ -d "$t" ] || continue
+        echo "VMM-DIAG thread ${t##*/} $(cat "$t/comm" 2>/dev/null)" \
+            "state=$(cut -d' ' -f3 "$t/stat" 2>/dev/null) wchan=$(cat "$t/wchan" 2>/dev/null)" \
+            "syscall=$(cut -d' ' -f1-3 "$t/syscall" 2>/dev/null)"
+        head -n 8 "$t/stack" 2>/dev/null | sed 's/^/VMM-DIAG   /'
+    done
+    for action in vm.info vm.counters vm.counters; do
+        echo "VMM-DIAG $action $(/bin/vmm-api-call -t 5 "$sock" "$action" 2>&1)"
+        sleep 1
+    done
+    dmesg | grep -i -E 'kvm|svm' | tail -n 10 | sed 's/^/VMM-DIAG dmesg /'
+}
+
 # The hotplug case's side in L1: hot-add QEMU's disk once L2 is ready, ask for
 # its removal once L2 has used it, and wait for vmm to report the eject.
 hotplug_l1() {
-    sock=$1 log=$2 rcfile=$3 timeout=$4 events=$5
+    sock=$1 log=$2 rcfile=$3 timeout=$4 events=$5 pidfile=$6
     if ! wait_for_line VMM-L2-HOTPLUG-READY "$log" "$timeout" "$rcfile"; then
         echo "VMM-L1-FAIL L2 not ready for the hotplug within ${timeout}s"
+        [ -s "$rcfile" ] || diag_vmm "$sock" "$(cat "$pidfile")"
         return
     fi
     reply=$(/bin/vmm-api-call -t 20 "$sock" vm.add-disk '{"path":"/dev/vda","id":"hot0"}' 2>&1)
@@ -203,7 +224,6 @@ run_case() {
         # QEMU's disk again, but hot-added once L2 runs (vm.add-disk).
         [ -b /dev/vda ] || echo "VMM-L1-FAIL no /dev/vda (QEMU's disk for the hotplug case)"
         cmdline="$cmdline vmmtoken=$VIRTIO_TOKEN"
-        wait_timeout=$VIRTIO_WAIT_TIMEOUT
     fi
     echo "VMM-CASE-START case=$c uptime=$(uptime_s)"
     # The guest's serial console is vmm's stdout; tee shows it on ours and
@@ -253,7 +273,7 @@ run_case() {
     fi
 
     if [ "$c" = hotplug ]; then
-        hotplug_l1 "$sock" "$log" "$rcfile" "$wait_timeout" "/tmp/events-$c.json"
+        hotplug_l1 "$sock" "$log" "$rcfile" "$wait_timeout" "/tmp/events-$c.json" "$pidfile"
     fi
     if [ "$c" = snapshot ]; then
         snapshot_l1 "$sock" "$log" "$rcfile" "$wait_timeout" "$con" "$pidfile" "$c"
@@ -262,13 +282,7 @@ run_case() {
 
     if ! wait_for_file "$rcfile" "$limit"; then
         echo "VMM-L1-FAIL vmm did not exit within ${limit}s; killing it"
-        # What the vmm says about the stuck VM: its state, and whether the
-        # vCPUs still exit (counters 2 s apart); then L1's view of KVM.
-        for action in vm.info vm.counters vm.counters; do
-            echo "VMM-DIAG $action $(/bin/vmm-api-call -t 5 "$sock" "$action" 2>&1)"
-            sleep 1
-        done
-        dmesg | grep -i -E 'kvm|svm' | tail -n 10 | sed 's/^/VMM-DIAG dmesg /'
+        diag_vmm "$sock" "$(cat "$pidfile")"
         kill "$(cat "$pidfile")" 2>/dev/null
         wait_for_file "$rcfile" 5 || kill -9 "$(cat "$pidfile")" 2>/dev/null
         wait_for_file "$rcfile" 5

@@ -92,7 +92,10 @@ hotplug_l1() {
     sock=$1 log=$2 rcfile=$3 timeout=$4 events=$5 pidfile=$6
     if ! wait_for_line VMM-L2-HOTPLUG-READY "$log" "$timeout" "$rcfile"; then
         echo "VMM-L1-FAIL L2 not ready for the hotplug within ${timeout}s"
-        [ -s "$rcfile" ] || diag_vmm "$sock" "$(cat "$pidfile")"
+        if [ ! -s "$rcfile" ]; then
+            diag_vmm "$sock" "$(cat "$pidfile")"
+            kill "$(cat "$pidfile")" 2>/dev/null
+        fi
         return
     fi
     reply=$(/bin/vmm-api-call -t 20 "$sock" vm.add-disk '{"path":"/dev/vda","id":"hot0"}' 2>&1)

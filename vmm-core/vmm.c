@@ -37,6 +37,7 @@
 #include "landlock.h"
 #include "layout.h"
 #include "net.h"
+#include "cpu_hotplug.h"
 #include "pci_hotplug.h"
 #include "platform.h"
 #include "snapshot.h"
@@ -331,11 +332,13 @@ static int build_vm(Vmm *vmm)
     if (!vmm->restoring && x86_load_payload(&vmm->mem, &cfg->payload, rsdp, &vmm->boot, err, sizeof(err)) < 0)
         return fail("%s", err);
 
+    /* Room for every vCPU vm.resize may add: the threads keep pointers to
+     * their VcpuThread, so the array never moves. */
     vmm->n_vcpus = cfg->cpus.boot_vcpus;
-    vmm->vcpus = calloc(vmm->n_vcpus, sizeof(*vmm->vcpus));
+    vmm->vcpus = calloc(cfg->cpus.max_vcpus, sizeof(*vmm->vcpus));
     if (!vmm->vcpus)
         return fail("out of memory");
-    for (size_t i = 0; i < vmm->n_vcpus; i++) {
+    for (size_t i = 0; i < cfg->cpus.max_vcpus; i++) {
         vmm->vcpus[i].vmm = vmm;
         vmm->vcpus[i].vcpu.fd = -1;
     }
@@ -672,32 +675,107 @@ static bool json_u64(json_object *v, uint64_t *out)
     return true;
 }
 
+/* vm.resize's desired_vcpus: vCPUs n_vcpus to want - 1 are created, their
+ * threads started (parked if the VM is paused) and announced to the guest
+ * through the CPU hotplug controller; the guest brings them online with
+ * INIT/SIPI like any CPU. The configuration's boot_vcpus follows, so a
+ * reboot or a snapshot keeps them. vCPUs are never removed. */
+static int resize_vcpus(Vmm *vmm, uint64_t want, char *errbuf, size_t errlen)
+{
+    if (want == vmm->n_vcpus)
+        return 0;
+    if (want < vmm->n_vcpus)
+        return api_error(errbuf, errlen, -EOPNOTSUPP,
+                         "desired_vcpus %" PRIu64 ": the VM has %zu vCPUs and removing vCPUs is not supported",
+                         want, vmm->n_vcpus);
+    if (want > vmm->cfg->cpus.max_vcpus)
+        return api_error(errbuf, errlen, -EINVAL, "desired_vcpus %" PRIu64 " is more than --cpus max=%u", want,
+                         vmm->cfg->cpus.max_vcpus);
+    json_object *doc = config_doc(vmm), *cpus;
+    if (!doc || !json_object_object_get_ex(doc, "cpus", &cpus)) {
+        json_object_put(doc);
+        return api_error(errbuf, errlen, -ENOMEM, "out of memory");
+    }
+    json_object_object_add(cpus, "boot_vcpus", json_object_new_uint64(want));
+    VmConfig *next;
+    int r = config_from_doc(doc, &next, errbuf, errlen);
+    json_object_put(doc);
+    if (r < 0)
+        return r;
+    /* Every vCPU is made before any starts, so a failure changes nothing. */
+    size_t made = vmm->n_vcpus;
+    for (; made < want; made++) {
+        char err[256];
+        if (vcpu_create(&vmm->vcpus[made].vcpu, &vmm->vm, (uint32_t)made, vmm->cpuid, &next->cpus, err,
+                        sizeof(err)) < 0) {
+            r = api_error(errbuf, errlen, -EIO, "vCPU %zu: %s", made, err);
+            break;
+        }
+    }
+    size_t started = vmm->n_vcpus;
+    for (; r == 0 && started < want; started++) {
+        int e = pthread_create(&vmm->vcpus[started].thread, NULL, vcpu_thread_main, &vmm->vcpus[started]);
+        if (e != 0) {
+            r = api_error(errbuf, errlen, -e, "cannot start vCPU %zu thread: %s", started, strerror(e));
+            break;
+        }
+        vmm->vcpus[started].started = true;
+        cpu_hotplug_plug(vmm->devices.cpu_hotplug, (uint32_t)started);
+    }
+    while (made > started)
+        vcpu_destroy(&vmm->vcpus[--made].vcpu);
+    if (started == vmm->n_vcpus) {
+        vm_config_free(next);
+        free(next);
+        return r;
+    }
+    /* What runs is what the configuration says, even after a failure. */
+    next->cpus.boot_vcpus = (uint8_t)started;
+    vmm->n_vcpus = started;
+    config_replace(vmm, next);
+    char n[16];
+    snprintf(n, sizeof(n), "%zu", vmm->n_vcpus);
+    const char *props[] = {"vcpus", n, NULL};
+    emit(vmm, "vm", "resized", props);
+    return r;
+}
+
 /* Cloud Hypervisor's vm.resize ({"desired_vcpus", "desired_ram",
- * "desired_balloon"}); only the balloon can change here. */
+ * "desired_balloon"}): vCPUs up to --cpus max and the balloon. */
 static int api_resize(Vmm *vmm, VmState state, json_object *args, char *errbuf, size_t errlen)
 {
-    uint64_t bytes = 0;
-    bool have = false;
+    uint64_t bytes = 0, vcpus = 0;
+    bool have = false, have_vcpus = false;
     if (!args)
-        return api_error(errbuf, errlen, -EINVAL, "vm.resize needs desired_balloon");
+        return api_error(errbuf, errlen, -EINVAL, "vm.resize needs desired_vcpus or desired_balloon");
     json_object_object_foreach(args, key, val)
     {
         if (strcmp(key, "desired_balloon") == 0) {
             if (!json_u64(val, &bytes))
                 return api_error(errbuf, errlen, -EINVAL, "desired_balloon must be a byte count");
             have = true;
-        } else if (strcmp(key, "desired_vcpus") == 0 || strcmp(key, "desired_ram") == 0) {
-            return api_error(errbuf, errlen, -EOPNOTSUPP, "%s: CPU and memory hotplug are not supported",
-                             key);
+        } else if (strcmp(key, "desired_vcpus") == 0) {
+            if (!json_u64(val, &vcpus) || vcpus == 0)
+                return api_error(errbuf, errlen, -EINVAL, "desired_vcpus must be a vCPU count of 1 or more");
+            have_vcpus = true;
+        } else if (strcmp(key, "desired_ram") == 0) {
+            return api_error(errbuf, errlen, -EOPNOTSUPP, "%s: memory hotplug is not supported", key);
         } else {
             return api_error(errbuf, errlen, -EINVAL, "vm.resize: unknown member '%.64s'", key);
         }
     }
-    if (!have)
-        return api_error(errbuf, errlen, -EINVAL, "vm.resize needs desired_balloon");
+    if (!have && !have_vcpus)
+        return api_error(errbuf, errlen, -EINVAL, "vm.resize needs desired_vcpus or desired_balloon");
     if (!state_live(state))
         return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Running or Paused",
                          vm_state_names[state]);
+    if (have && !vmm->devices.balloon)
+        return api_error(errbuf, errlen, -EOPNOTSUPP, "the VM has no balloon (--balloon)");
+    if (have_vcpus) {
+        int r = resize_vcpus(vmm, vcpus, errbuf, errlen);
+        if (r < 0 || !have)
+            return r;
+    }
     if (!vmm->devices.balloon)
         return api_error(errbuf, errlen, -EOPNOTSUPP, "the VM has no balloon (--balloon)");
     json_object *doc = config_doc(vmm), *balloon;

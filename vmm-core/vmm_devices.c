@@ -15,6 +15,7 @@
 #include "i8042.h"
 #include "net.h"
 #include "layout.h"
+#include "cpu_hotplug.h"
 #include "pci_hotplug.h"
 #include "post.h"
 #include "pvpanic.h"
@@ -258,6 +259,15 @@ int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *
         goto fail;
     vmm_devices_mark_removable(d);
 
+    /* Always there, whether or not the DSDT describes processors: a guest
+     * restored from a snapshot keeps the tables it booted with. */
+    errno = 0;
+    d->cpu_hotplug = cpu_hotplug_new(&d->irq_ged, cfg->cpus.boot_vcpus);
+    if ((r = created(d->cpu_hotplug, "the CPU hotplug controller", errbuf, errlen)) < 0 ||
+        (r = attach(pio, PORT_CPU_HOTPLUG, CPU_HOTPLUG_PIO_LEN, cpu_hotplug_bus_device(d->cpu_hotplug), errbuf,
+                    errlen)) < 0)
+        goto fail;
+
     errno = 0;
     d->post = post_new();
     if ((r = created(d->post, "the POST port", errbuf, errlen)) < 0 ||
@@ -316,6 +326,7 @@ void vmm_devices_destroy(VmmDevices *d)
     if (d->balloon)
         virtio_balloon_free(d->balloon);
     pci_hotplug_free(d->hotplug);
+    cpu_hotplug_free(d->cpu_hotplug);
     if (d->pci)
         pci_bus_destroy(d->pci);
     free(d->pci);
@@ -364,6 +375,8 @@ void vmm_devices_reset(VmmDevices *d)
         virtio_pci_reboot(virtio_balloon_transport(d->balloon));
     if (d->hotplug)
         pci_hotplug_reset(d->hotplug);
+    if (d->cpu_hotplug)
+        cpu_hotplug_reset(d->cpu_hotplug);
     if (d->pci)
         pci_bus_reset(d->pci);
     if (d->irq)
@@ -507,6 +520,14 @@ static void add_pci_counters(const VmmDevices *d, json_object *counters)
         add_u64(o, "ejects", c.ejects);
         add_u64(o, "bad_accesses", c.bad_accesses);
         json_object_object_add(counters, "pci_hotplug", o);
+    }
+    if (d->cpu_hotplug) {
+        CpuHotplugCounters c;
+        cpu_hotplug_get_counters(d->cpu_hotplug, &c);
+        json_object *o = json_object_new_object();
+        add_u64(o, "plugs", c.plugs);
+        add_u64(o, "bad_accesses", c.bad_accesses);
+        json_object_object_add(counters, "cpu_hotplug", o);
     }
     if (d->pci) {
         json_object *o = json_object_new_object();

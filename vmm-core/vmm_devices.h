@@ -36,6 +36,7 @@ typedef struct VirtioVsock VirtioVsock;
 typedef struct VirtioBalloon VirtioBalloon;
 typedef struct RateLimiter RateLimiter;
 typedef struct PciHotplug PciHotplug;
+typedef struct CpuHotplug CpuHotplug;
 
 typedef struct VmmDevices {
     Serial *serial;
@@ -66,6 +67,8 @@ typedef struct VmmDevices {
     /* ACPI PCI hotplug (vmm_hotplug.c): the controller, the GED's line, and
      * what a hot-added virtio function is created with. */
     PciHotplug *hotplug;
+    /* vCPU hotplug (vm.resize desired_vcpus), on the same GED line. */
+    CpuHotplug *cpu_hotplug;
     IrqLine irq_ged;
     VirtioPciConfig transport;
 } VmmDevices;

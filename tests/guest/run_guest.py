@@ -752,6 +752,40 @@ def case_power_button(vm, opts):
     expect_events(vm, "vm/shutdown")
 
 
+def case_cpu_resize(vm, opts):
+    """vm.resize desired_vcpus: new vCPUs up to --cpus max, running or paused;
+    never fewer, never more than max; counters, configuration, vm.info and
+    vm/resized follow. (Linux bringing one online: the linux_hotplug case.)"""
+    vm.start(opts.pvh, "test=powerbtn", cpus="boot=1,max=3", timeout=30)
+    vm.wait_for(r"READY powerbtn", "the guest to arm the power button")
+    for args, code in (({"desired_vcpus": 0}, "InvalidArgs"), ({"desired_vcpus": 4}, "InvalidArgs"),
+                       ({"desired_vcpus": -1}, "InvalidArgs"), ({"desired_vcpus": "2"}, "InvalidArgs"),
+                       ({"desired_vcpus": 2, "bogus": 1}, "InvalidArgs"),
+                       ({"desired_vcpus": 2, "desired_balloon": 1 << 20}, "NotSupported")):  # no balloon
+        expect_api_error(vm, "vm.resize", args, code)
+    if [k for k in vm.api("vm.counters") if k.startswith("vcpu")] != ["vcpu0"]:
+        raise Failure("a refused vm.resize added a vCPU")
+    vm.api("vm.resize", {"desired_vcpus": 2})
+    expect_api_error(vm, "vm.resize", {"desired_vcpus": 1}, "NotSupported")
+    vm.api("vm.pause")
+    vm.api("vm.resize", {"desired_vcpus": 3})
+    vm.api("vm.resume")
+    vm.api("vm.resize", {"desired_vcpus": 3})  # already there: nothing to do
+    c = vm.api("vm.counters")
+    info = vm.api("vm.info")
+    print(f"INFO cpu_hotplug counters: {json.dumps(c.get('cpu_hotplug'))}")
+    if [k for k in c if k.startswith("vcpu")] != ["vcpu0", "vcpu1", "vcpu2"] \
+            or c.get("cpu_hotplug") != {"plugs": 2, "bad_accesses": 0} \
+            or info["config"]["cpus"]["boot_vcpus"] != 3 or info["config"]["cpus"]["max_vcpus"] != 3:
+        raise Failure(f"after vm.resize to 3: counters {c}, cpus {info['config']['cpus']}")
+    vm.api("vm.power-button")
+    expect_clean_exit(vm)
+    expect_pass(vm, "powerbtn")
+    resized = [p for s, e, p in vm.events() if s == "vm" and e == "resized"]
+    if resized != [{"vcpus": "2"}, {"vcpus": "3"}]:
+        raise Failure(f"vm/resized events {resized}, wanted vcpus 2 then 3")
+
+
 def case_reboot(vm, opts, method):
     vm.start(opts.elf, f"test=reset method={method}", timeout=30)
     # A VMM that loses CMOS RAM across the reset would loop: stop at a third boot.
@@ -1188,7 +1222,8 @@ def case_virtio_balloon(vm, opts, shared, reporting):
     for args, code in (({"desired_balloon": 65 << 20}, "InvalidArgs"), ({"desired_balloon": -1}, "InvalidArgs"),
                        ({"desired_balloon": "8M"}, "InvalidArgs"), ({}, "InvalidArgs"),
                        ({"desired_balloon": 8 << 20, "size": 1}, "InvalidArgs"),
-                       ({"desired_vcpus": 2}, "NotSupported")):
+                       ({"desired_vcpus": 2}, "InvalidArgs"),  # --cpus max is 1
+                       ({"desired_ram": 128 << 20}, "NotSupported")):
         expect_api_error(vm, "vm.resize", args, code)
     vm.api("vm.resize", {"desired_balloon": 8 << 20})
     vm.wait_for(r"READY balloon-resized", "the guest to see the new target")
@@ -1295,6 +1330,7 @@ CASES = {
     "snapshot-shared": lambda vm, o: case_snapshot_again(vm, o, "64M,shared=on"),
     "usermode": case_usermode,
     "power-button": case_power_button,
+    "cpu-resize": case_cpu_resize,
     "reboot-i8042": lambda vm, o: case_reboot(vm, o, "i8042"),
     "reboot-acpi": lambda vm, o: case_reboot(vm, o, "acpi"),
     "triple-fault": case_triple_fault,

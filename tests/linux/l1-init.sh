@@ -87,7 +87,8 @@ diag_vmm() {
 }
 
 # The hotplug case's side in L1: hot-add QEMU's disk once L2 is ready, ask for
-# its removal once L2 has used it, and wait for vmm to report the eject.
+# its removal once L2 has used it, wait for vmm to report the eject, then add
+# a vCPU.
 hotplug_l1() {
     sock=$1 log=$2 rcfile=$3 timeout=$4 events=$5 pidfile=$6
     if ! wait_for_line VMM-L2-HOTPLUG-READY "$log" "$timeout" "$rcfile"; then
@@ -108,6 +109,12 @@ hotplug_l1() {
     echo "VMM-L1-CHECK hotplug-remove rc=$? $reply"
     wait_for_line '"device-removed"' "$events" "$timeout" "$rcfile"
     echo "VMM-L1-CHECK hotplug-ejected rc=$? $(grep -o '"device-[a-z]*".*' "$events" | tr '\n' ' ')"
+    if wait_for_line VMM-L2-CPU-READY "$log" "$timeout" "$rcfile"; then
+        reply=$(/bin/vmm-api-call -t 20 "$sock" vm.resize '{"desired_vcpus":3}' 2>&1)
+        echo "VMM-L1-CHECK cpu-resize rc=$? $reply"
+    else
+        echo "VMM-L1-FAIL L2 not ready for the vCPU hotplug within ${timeout}s"
+    fi
     echo "VMM-COUNTERS $(/bin/vmm-api-call -t 5 "$sock" vm.counters 2>&1)"
 }
 
@@ -192,6 +199,7 @@ run_case() {
     # shellcheck disable=SC2153 # WAIT_TIMEOUT comes from /vmmtest.conf
     wait_timeout=$WAIT_TIMEOUT
     memory=$L2_MEMORY
+    cpus=boot=2
     [ "$c" = snapshot ] && memory=$SNAPSHOT_L2_MEMORY
     set --
     if [ "$c" = virtio ]; then
@@ -224,9 +232,11 @@ run_case() {
         set -- --disk path=/dev/vda --rng src=/dev/urandom --balloon size=0
     fi
     if [ "$c" = hotplug ]; then
-        # QEMU's disk again, but hot-added once L2 runs (vm.add-disk).
+        # QEMU's disk again, but hot-added once L2 runs (vm.add-disk); a
+        # third vCPU added later (vm.resize).
         [ -b /dev/vda ] || echo "VMM-L1-FAIL no /dev/vda (QEMU's disk for the hotplug case)"
         cmdline="$cmdline vmmtoken=$VIRTIO_TOKEN"
+        cpus=boot=2,max=3
     fi
     echo "VMM-CASE-START case=$c uptime=$(uptime_s)"
     # The guest's serial console is vmm's stdout; tee shows it on ours and
@@ -237,7 +247,7 @@ run_case() {
         /usr/local/bin/vmm \
             --kernel "$kernel" --initramfs /l2/initramfs.cpio \
             --cmdline "$cmdline" \
-            --cpus boot=2 --memory "size=$memory" \
+            --cpus "$cpus" --memory "size=$memory" \
             --serial tty --console "$console" "$@" \
             --api-socket "path=$sock" \
             --event-monitor "path=/tmp/events-$c.json" </dev/null 2>&1 &

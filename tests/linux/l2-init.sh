@@ -7,7 +7,8 @@
 #                   button, pressed through its API), then power off.
 #   hotplug:        load the virtio drivers, say ready, wait for the disk L1
 #                   hot-adds, mount it and read hello.txt, wait for it to be
-#                   ejected (L1 asks), then power off.
+#                   ejected (L1 asks); then wait for the vCPU L1 adds, bring
+#                   it online, and power off.
 #   snapshot:       load the virtio drivers, answer L1's commands on hvc0
 #                   (--console socket=) while L1 snapshots the VM and restores
 #                   it in a new vmm: ping (boot id, uptime, a 0.2 s sleep),
@@ -336,6 +337,20 @@ elif [ "$case_name" = hotplug ]; then
         else
             check hotplug-remove PASS "$pci gone"
         fi
+    fi
+    # vCPU hotplug: L1 asks vmm for a third vCPU (vm.resize); the GED's
+    # Notify makes Linux's ACPI processor driver add cpu2, brought online
+    # here with INIT/SIPI like any CPU.
+    cpus=/sys/devices/system/cpu
+    echo "VMM-L2-CPU-READY online=$(cat $cpus/online) possible=$(cat $cpus/possible)"
+    if ! wait_path $cpus/cpu2/online 60; then
+        check cpu-add FAIL "no cpu2 60 s after ready (present $(cat $cpus/present))"
+    elif ! echo 1 >$cpus/cpu2/online; then
+        check cpu-add FAIL "cpu2 would not come online"
+    elif [ "$(cat $cpus/online)" != 0-2 ] || [ "$(nproc)" != 3 ]; then
+        check cpu-add FAIL "online $(cat $cpus/online), nproc $(nproc)"
+    else
+        check cpu-add PASS "online $(cat $cpus/online) nproc $(nproc) processors $(grep -c ^processor /proc/cpuinfo)"
     fi
     echo "VMM-L2-POWEROFF reason=hotplug-done"
 elif [ "$case_name" = power-button ]; then

@@ -24,8 +24,9 @@ Cases:
   hotplug       L2 boots without a disk; L1 hot-adds QEMU's (the same ext4
                 image) with vm.add-disk, L2's acpiphp finds it, L2 mounts it
                 and reads hello.txt; L1 asks vm.remove-device, acpiphp
-                ejects it, vmm reports vm/device-removed; L2 powers off.
-                Nested mode only.
+                ejects it, vmm reports vm/device-removed; then L2 (booted
+                with --cpus boot=2,max=3) gets a third vCPU from vm.resize
+                and brings it online; L2 powers off. Nested mode only.
   snapshot      L2 boots with QEMU's disk, a console socket and a balloon;
                 L1 talks to it over hvc0, resizes the balloon, pauses and
                 snapshots it, stops that vmm, restores the snapshot in a new
@@ -89,8 +90,8 @@ SNAPSHOT_L1_CHECKS = ["snap-ping-before", "snap-disk-before", "balloon-resize-64
                       "snap-ping-after", "snap-disk-after", "snap-ping-later", "balloon-resize-32", "balloon-32",
                       "balloon-resize-0", "balloon-0"]
 SNAPSHOT_BALLOONS = {"balloon-64": 64, "balloon-32": 32, "balloon-0": 0}
-HOTPLUG_L2_CHECKS = ["hotplug-add", "hotplug-remove"]
-HOTPLUG_L1_CHECKS = ["hotplug-add", "hotplug-remove", "hotplug-ejected"]
+HOTPLUG_L2_CHECKS = ["hotplug-add", "hotplug-remove", "cpu-add"]
+HOTPLUG_L1_CHECKS = ["hotplug-add", "hotplug-remove", "hotplug-ejected", "cpu-resize"]
 
 
 class Skip(Exception):

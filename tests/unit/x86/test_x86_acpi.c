@@ -329,6 +329,33 @@ static void test_dsdt_contents(void **state)
     }
 }
 
+/* Processor devices and the CPU hotplug controller's region appear only
+ * when vCPUs can be added (max above boot), one device per possible vCPU,
+ * each with the MADT entry of its vCPU enabled as _MAT. */
+static void test_dsdt_cpu_hotplug(void **state)
+{
+    (void)state;
+    static const uint8_t hid[] = "\x0d" "ACPI0007";
+    static const uint8_t mat2[] = {0x11, 0x0b, 0x0a, 0x08, 0, 8, 2, 2, 1, 0, 0, 0}; /* Buffer(8) {...} */
+    static const uint32_t cases[][2] = {{1, 1}, {2, 2}, {1, 3}, {2, 4}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Tables t;
+        build(&t, cases[i][0], cases[i][1], true, false, true);
+        const uint8_t *d = t.dsdt + 36;
+        size_t n = get32(t.dsdt + 4) - 36;
+        bool hotplug = cases[i][1] > cases[i][0];
+        size_t devices = 0;
+        for (const uint8_t *p = d; (p = find_bytes(p, n - (size_t)(p - d), hid, sizeof(hid))); p++)
+            devices++;
+        assert_int_equal(devices, hotplug ? cases[i][1] : 0);
+        assert_int_equal(find_bytes(d, n, "CPST", 4) != NULL, hotplug);
+        assert_int_equal(find_bytes(d, n, mat2, sizeof(mat2)) != NULL, hotplug && cases[i][1] > 2);
+        /* The GED is there either way: PCI hotplug uses it. */
+        assert_non_null(find_bytes(d, n, "GED0", 4));
+        release(&t);
+    }
+}
+
 /* iasl (acpica-tools), when installed, must disassemble every table without
  * complaint: an independent check of the AML and the table layouts. */
 static void test_iasl_disassembles(void **state)
@@ -613,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_madt_counts),
         cmocka_unit_test(test_mcfg),
         cmocka_unit_test(test_dsdt_contents),
+        cmocka_unit_test(test_dsdt_cpu_hotplug),
         cmocka_unit_test(test_iasl_disassembles),
         cmocka_unit_test(test_acpi_errors),
         cmocka_unit_test(test_aml_integers),

@@ -15,9 +15,11 @@
 
 #include "acpi.h"
 #include "aml.h"
+#include "acpi_cpu_hotplug.h"
 #include "acpi_pci_hotplug.h"
 #include "layout.h"
 #include "pci.h"
+#include "pci_hotplug.h"
 
 #define ACPI_OEM_ID           "VMM   "
 #define ACPI_CREATOR_ID       "VMM "
@@ -266,6 +268,32 @@ static long area_put_table(AcpiArea *a, const void *table, size_t len)
 
 /* ---------------------------------------------------------- the tables */
 
+/* The Generic Event Device (ACPI0013): its interrupt runs _EVT, which asks
+ * the PCI and CPU hotplug controllers what changed and notifies those
+ * devices. */
+static void build_ged(AmlBuf *b, const AcpiPlatform *p)
+{
+    AmlBuf res = {0};
+    size_t dev = aml_device_begin(b, "GED0");
+    aml_name(b, "_HID");
+    aml_string(b, "ACPI0013");
+    aml_name(b, "_UID");
+    aml_integer(b, 0);
+    aml_res_interrupt_edge(&res, PCI_HOTPLUG_GSI);
+    aml_name(b, "_CRS");
+    aml_resource_template(b, &res);
+    if (res.failed)
+        b->failed = true;
+    aml_free(&res);
+    size_t m = aml_method_begin(b, "_EVT", 1);
+    if (p->pci)
+        acpi_pci_hotplug_evt(b);
+    if (p->max_vcpus > p->boot_vcpus)
+        acpi_cpu_hotplug_evt(b, p->max_vcpus);
+    aml_end(b, m);
+    aml_end(b, dev);
+}
+
 static int build_dsdt(const AcpiPlatform *p, AmlBuf *b)
 {
     AcpiHeader h;
@@ -363,8 +391,11 @@ static int build_dsdt(const AcpiPlatform *p, AmlBuf *b)
         aml_resource_template(b, &res);
         res.len = 0;
         aml_end(b, m);
-        acpi_pci_hotplug_ged(b);
     }
+    if (p->max_vcpus > p->boot_vcpus)
+        acpi_cpu_hotplug_devices(b, p->max_vcpus);
+    if (p->pci || p->max_vcpus > p->boot_vcpus)
+        build_ged(b, p);
     aml_end(b, sb);
     if (res.failed)
         b->failed = true;

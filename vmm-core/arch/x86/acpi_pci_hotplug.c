@@ -54,20 +54,9 @@ static void notify_slots(AmlBuf *b, unsigned local, uint64_t value)
     }
 }
 
-void acpi_pci_hotplug_ged(AmlBuf *b)
+void acpi_pci_hotplug_evt(AmlBuf *b)
 {
-    AmlBuf res = {0};
-    size_t dev = aml_device_begin(b, "GED0");
-    aml_name(b, "_HID");
-    aml_string(b, "ACPI0013");
-    aml_name(b, "_UID");
-    aml_integer(b, 0);
-    aml_res_interrupt_edge(&res, PCI_HOTPLUG_GSI);
-    aml_name(b, "_CRS");
-    aml_resource_template(b, &res);
-    aml_free(&res);
     /* Each register is read once: reading clears it. */
-    size_t m = aml_method_begin(b, "_EVT", 1);
     aml_store(b);
     aml_namestring(b, "\\_SB.PCI0.PCIU");
     aml_local(b, 0);
@@ -76,6 +65,4 @@ void acpi_pci_hotplug_ged(AmlBuf *b)
     aml_local(b, 1);
     notify_slots(b, 0, NOTIFY_DEVICE_CHECK);
     notify_slots(b, 1, NOTIFY_EJECT_REQUEST);
-    aml_end(b, m);
-    aml_end(b, dev);
 }

@@ -11,6 +11,6 @@
 /* Inside \_SB.PCI0: the controller's registers as fields, and one device
  * per slot 1-31 (_ADR, _SUN, _EJ0 writing the slot's bit to B0EJ). */
 void acpi_pci_hotplug_slots(AmlBuf *b);
-/* Inside \_SB: the Generic Event Device (ACPI0013) whose interrupt runs
- * _EVT, which notifies the slots announced in PCIU and PCID. */
-void acpi_pci_hotplug_ged(AmlBuf *b);
+/* Statements of the Generic Event Device's _EVT (acpi.c): notifies the
+ * slots announced in PCIU and PCID. Uses Local0 and Local1. */
+void acpi_pci_hotplug_evt(AmlBuf *b);

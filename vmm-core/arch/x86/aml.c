@@ -25,6 +25,7 @@
 #define AML_AND_OP            0x7b
 #define AML_NOTIFY_OP         0x86
 #define AML_IF_OP             0xa0
+#define AML_RETURN_OP         0xa4
 #define AML_DEVICE_OP         0x82 /* after AML_EXT_OP_PREFIX */
 #define AML_OP_REGION_OP      0x80 /* after AML_EXT_OP_PREFIX */
 #define AML_FIELD_OP          0x81 /* after AML_EXT_OP_PREFIX */
@@ -331,6 +332,20 @@ void aml_arg(AmlBuf *b, unsigned n)
 void aml_no_target(AmlBuf *b)
 {
     aml_byte(b, 0x00); /* NullName */
+}
+
+void aml_return(AmlBuf *b)
+{
+    aml_byte(b, AML_RETURN_OP);
+}
+
+void aml_buffer(AmlBuf *b, const void *data, size_t n)
+{
+    aml_byte(b, AML_BUFFER_OP);
+    size_t mark = b->len;
+    aml_integer(b, n);
+    aml_bytes(b, data, n);
+    aml_end(b, mark);
 }
 
 void aml_operation_region(AmlBuf *b, const char *name, uint8_t space, uint64_t offset, uint64_t len)

@@ -56,6 +56,8 @@ void aml_notify(AmlBuf *b);     /* Notify(object, value) */
 void aml_local(AmlBuf *b, unsigned n); /* Local0-7 */
 void aml_arg(AmlBuf *b, unsigned n);   /* Arg0-6 */
 void aml_no_target(AmlBuf *b);         /* the NullName target: the result is only returned */
+void aml_return(AmlBuf *b);            /* Return(value emitted next) */
+void aml_buffer(AmlBuf *b, const void *data, size_t n); /* Buffer(n) { data } */
 
 /* OperationRegion(name, space, offset, len) and a Field over it with
  * DWordAcc, NoLock, WriteAsZeros: each unit's bits in order. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * AddDisk, AddNet and RemoveDevice: devices hot-plugged into a running VM.
+ * AddDisk, AddNet and RemoveDevice: devices hot-plugged into a running VM;
+ * ResizeVCPUs: vCPUs added to it.
  * vmmd opens the image or tap as at Start (the VMM cannot: it runs
  * unprivileged) and sends the descriptors with vm.add-disk / vm.add-net;
  * the stored definition follows each change, so the next Start has the
@@ -8,6 +9,7 @@
  * VMM's, never vmmd.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,6 +88,93 @@ static int not_live(Vm *vm, const char *what, sd_bus_error *error)
     return sd_bus_error_setf(error, VMM_ERROR_INVALID_STATE,
                              "cannot %s VM %s: it is %s; only a running or paused VM takes hotplug", what,
                              vm->name, vm_state_to_string(vm->state));
+}
+
+/* ---------------------------------------------------------------- vCPUs */
+
+typedef struct Resizing {
+    Vm *vm;
+    sd_bus_message *call;
+    uint32_t vcpus;
+} Resizing;
+
+static void on_vcpus_resized(int error, const char *code, const char *message, json_object *result,
+                             void *userdata)
+{
+    Resizing *z = userdata;
+    Vm *vm = z->vm;
+    (void)result;
+    if (error == -EREMOTEIO)
+        (void)sd_bus_reply_method_errorf(z->call, vmm_api_code_to_bus_error(code), "VM %s: vm.resize: %s",
+                                         vm->name, message);
+    else if (error < 0)
+        (void)sd_bus_reply_method_errorf(z->call, VMM_ERROR_VMM_FAILED, "VM %s: the VMM %s vm.resize", vm->name,
+                                         error == -ETIMEDOUT ? "did not answer in time to" : "went away during");
+    else {
+        /* The vCPUs run in the guest now: the definition boots with them. */
+        _cleanup_json_ json_object *doc = definition(vm);
+        json_object *cpus = NULL;
+        int r = doc && json_object_object_get_ex(doc, "cpus", &cpus) &&
+                        json_object_is_type(cpus, json_type_object)
+                    ? 0
+                    : -ENOMEM;
+        if (r == 0) {
+            json_object_object_add(cpus, "boot_vcpus", json_object_new_uint64(z->vcpus));
+            r = commit_definition(vm, doc);
+        }
+        if (r < 0)
+            (void)sd_bus_reply_method_errorf(z->call, VMM_ERROR_VMM_FAILED,
+                                             "VM %s: it runs %u vCPUs, but the definition cannot be saved: %s",
+                                             vm->name, z->vcpus, strerror(-r));
+        else {
+            vm->vcpus = z->vcpus;
+            (void)sd_bus_emit_properties_changed(vm->manager->bus, vm->path, VMM_VM_INTERFACE, "VCPUs", NULL);
+            (void)sd_bus_reply_method_return(z->call, NULL);
+        }
+    }
+    sd_bus_message_unref(z->call);
+    free(z);
+}
+
+int vm_resize_vcpus(Vm *vm, sd_bus_message *m, sd_bus_error *error)
+{
+    uint32_t vcpus;
+    int r = sd_bus_message_read(m, "u", &vcpus);
+    if (r < 0)
+        return r;
+    if (vcpus == 0)
+        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "a VM needs at least one vCPU");
+    if (!live(vm))
+        return not_live(vm, "add vCPUs to", error);
+    _cleanup_json_ json_object *doc = definition(vm);
+    json_object *cpus = NULL, *max = NULL;
+    if (!doc || !json_object_object_get_ex(doc, "cpus", &cpus) ||
+        !json_object_object_get_ex(cpus, "max_vcpus", &max))
+        return -ENOMEM;
+    if (vcpus > (uint64_t)json_object_get_int64(max))
+        return sd_bus_error_setf(error, VMM_ERROR_INVALID_CONFIG,
+                                 "VM %s: %u vCPUs is more than its cpus.max_vcpus (%" PRId64 ")", vm->name, vcpus,
+                                 json_object_get_int64(max));
+    if (vcpus < vm->vcpus)
+        return sd_bus_error_setf(error, VMM_ERROR_NOT_SUPPORTED,
+                                 "VM %s runs %u vCPUs; removing vCPUs is not supported", vm->name, vm->vcpus);
+    _cleanup_json_ json_object *args = json_object_new_object();
+    Resizing *z = calloc(1, sizeof(*z));
+    if (!args || !z || json_object_object_add(args, "desired_vcpus", json_object_new_uint64(vcpus)) < 0) {
+        free(z);
+        return -ENOMEM;
+    }
+    *z = (Resizing){.vm = vm, .call = sd_bus_message_ref(m), .vcpus = vcpus};
+    r = vmm_conn_call(vm->api, "vm.resize", args, VMM_REQUEST_TIMEOUT_USEC, on_vcpus_resized, z);
+    if (r < 0) {
+        sd_bus_message_unref(z->call);
+        free(z);
+        return sd_bus_error_setf(error, r == -EBUSY ? VMM_ERROR_LIMIT_EXCEEDED : VMM_ERROR_VMM_FAILED,
+                                 "VM %s: cannot send the request: %s", vm->name,
+                                 r == -EBUSY ? "too many requests wait for its VMM already; try again"
+                                             : strerror(-r));
+    }
+    return 1;
 }
 
 /* --------------------------------------------------------------- adding */

@@ -122,6 +122,8 @@ int vm_query(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error)
  * eject it. vm_device_removed() drops an ejected device (vm/device-removed)
  * from the definition. */
 int vm_add_disk(Vm *vm, sd_bus_message *m, sd_bus_error *error);
+/* ResizeVCPUs(u): vm.resize desired_vcpus; the definition's boot_vcpus follows. */
+int vm_resize_vcpus(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 int vm_add_net(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 int vm_remove_device(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 void vm_device_removed(Vm *vm, const char *id);

@@ -41,6 +41,7 @@ static void help(void)
            "  counters NAME                 the VMM's counters (JSON)\n"
            "  console NAME                  attach to the serial console; Ctrl-] leaves\n"
            "  balloon NAME SIZE             set the balloon's target (bytes, or with K/M/G suffix)\n"
+           "  vcpus NAME COUNT              add vCPUs to the running VM, up to its --cpus max\n"
            "  snapshot NAME DIR             write the paused VM's state into DIR, <state-dir>/snapshots/NAME/X\n"
            "  restore NAME DIR              start the stopped VM from its snapshot in DIR (paused)\n"
            "  add-disk NAME DISK            hot-plug a disk: --disk syntax (path=IMG,readonly=on,...)\n"
@@ -334,6 +335,27 @@ static int cmd_balloon(sd_bus *bus, const char *name, const char *size)
     if (r < 0)
         return -r;
     r = sd_bus_call_method(bus, VMM_BUS_NAME, path, VMM_VM_INTERFACE, "ResizeBalloon", &e, NULL, "t", bytes);
+    if (r < 0)
+        return report(name, &e, r);
+    return 0;
+}
+
+/* vcpus NAME COUNT (VM.ResizeVCPUs). */
+static int cmd_vcpus(sd_bus *bus, const char *name, const char *count)
+{
+    _cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
+    _cleanup_free_ char *path = NULL;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(count, &end, 10);
+    if (errno || end == count || *end || count[0] == '-' || n == 0 || n > UINT32_MAX) {
+        fprintf(stderr, "vmmctl: '%s' is not a vCPU count (1 or more)\n", count);
+        return EXIT_USAGE;
+    }
+    int r = vm_path(bus, name, &path);
+    if (r < 0)
+        return -r;
+    r = sd_bus_call_method(bus, VMM_BUS_NAME, path, VMM_VM_INTERFACE, "ResizeVCPUs", &e, NULL, "u", (uint32_t)n);
     if (r < 0)
         return report(name, &e, r);
     return 0;
@@ -655,6 +677,8 @@ int main(int argc, char **argv)
         return cmd_json_method(bus, args[1], "GetCounters");
     if (strcmp(cmd, "balloon") == 0 && nargs == 3)
         return cmd_balloon(bus, args[1], args[2]);
+    if (strcmp(cmd, "vcpus") == 0 && nargs == 3)
+        return cmd_vcpus(bus, args[1], args[2]);
     if ((strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "restore") == 0) && nargs == 3)
         return cmd_snapshot_restore(bus, args[1], args[2], strcmp(cmd, "restore") == 0);
     if ((strcmp(cmd, "add-disk") == 0 || strcmp(cmd, "add-net") == 0) && nargs == 3)

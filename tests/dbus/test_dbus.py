@@ -828,7 +828,7 @@ def case_polkit(env, opts):
         for call in ((MANAGER, "org.vmm.Manager", "CreateVMFromArgs", "x", f"['--kernel', '{opts.payload}']"),
                      (MANAGER, "org.vmm.Manager", "DeleteVM", "pk"),
                      (path, "org.vmm.VM", "Start"), (path, "org.vmm.VM", "PowerOff"),
-                     (path, "org.vmm.VM", "ResizeBalloon", "4194304"),
+                     (path, "org.vmm.VM", "ResizeBalloon", "4194304"), (path, "org.vmm.VM", "ResizeVCPUs", "2"),
                      (path, "org.vmm.VM", "AddDisk", '{"path": "/x"}'), (path, "org.vmm.VM", "RemoveDevice", "_disk0"),
                      (path, "org.freedesktop.DBus.Properties", "Set", "org.vmm.VM", "Autostart", "<true>")):
             rc, err, _ = gdbus_as(env, "nobody", *call)
@@ -1492,6 +1492,54 @@ def case_hotplug(env, opts):
     env.vm(npath, "PowerOff")
 
 
+def case_vcpus(env, opts):
+    """ResizeVCPUs adds vCPUs to a running VM up to its cpus.max_vcpus (vm.resize desired_vcpus): VCPUs,
+    Config and the stored definition follow, with PropertiesChanged, and vm/resized arrives as an Event;
+    zero, fewer than now, more than max and a stopped VM get their error and change nothing; vmmctl vcpus
+    does the same; the next Start boots with the new count."""
+    serial = os.path.join(env.tmp, "vcpus.serial")
+    mon = env.monitor()
+    path = env.create_args("cpu", payload_args(opts, "test=powerbtn", f"file={serial}", ("--cpus", "boot=1,max=3")))
+    VM = "org.vmm.VM"
+
+    def stored():
+        with open(os.path.join(env.state, "cpu.json")) as f:
+            return json.load(f)["config"]["cpus"]["boot_vcpus"]
+
+    def defined():
+        return json.loads(env.prop(path, "Config"))["cpus"]["boot_vcpus"], env.prop(path, "VCPUs"), stored()
+
+    env.expect_error("org.vmm.Error.InvalidState", path, VM, "ResizeVCPUs", "2")
+    env.vm(path, "Start")
+    wait_until(lambda: "READY powerbtn" in serial_text(serial), "the guest to boot", timeout=30)
+    for name, arg in (("org.freedesktop.DBus.Error.InvalidArgs", "0"), ("org.vmm.Error.InvalidConfig", "4")):
+        env.expect_error(name, path, VM, "ResizeVCPUs", arg)
+    check(defined() == (1, 1, 1), f"a refused ResizeVCPUs changed the definition: {defined()}")
+    r = env.vmmctl("vcpus", "cpu", "two", ok=False)
+    check(r.returncode != 0 and "not a vCPU count" in r.stderr, f"vmmctl vcpus cpu two: {r.returncode} {r.stderr}")
+
+    env.call(path, VM, "ResizeVCPUs", "u", 2)
+    check(defined() == (2, 2, 2), f"after ResizeVCPUs 2: Config, VCPUs, stored {defined()}")
+    env.expect_error("org.vmm.Error.NotSupported", path, VM, "ResizeVCPUs", "1")
+    env.vmmctl("vcpus", "cpu", "3")
+    check(defined() == (3, 3, 3), f"after vmmctl vcpus cpu 3: Config, VCPUs, stored {defined()}")
+    counters = json.loads(env.call(path, VM, "GetCounters")[0])
+    check(sorted(k for k in counters if k.startswith("vcpu")) == ["vcpu0", "vcpu1", "vcpu2"]
+          and counters.get("cpu_hotplug", {}).get("plugs") == 2, f"GetCounters after the resizes: {counters}")
+    mon.wait_event(path, "vm/resized")
+    wait_until(lambda: [r[2] for r in mon.event_records(path) if r[1] == "resized"] == [{"vcpus": "2"}, {"vcpus": "3"}],
+               "both vm/resized events")
+    changed = sum("VCPUs" in m["payload"]["data"][1] for m in mon.signals(path, "PropertiesChanged"))
+    check(changed == 2, f"{changed} PropertiesChanged of VCPUs, expected 2")
+
+    env.vm(path, "PowerOff")
+    env.vm(path, "Start")
+    wait_until(lambda: serial_text(serial).count("READY powerbtn") == 2, "the guest to boot again", timeout=30)
+    info = json.loads(env.call(path, VM, "GetInfo")[0])
+    check(info["vmm"]["config"]["cpus"]["boot_vcpus"] == 3, f"the second Start's VMM: {info['vmm']['config']['cpus']}")
+    env.vm(path, "PowerOff")
+
+
 CASES = {
     "contract": (case_contract, False),
     "lifecycle": (case_lifecycle, True),
@@ -1508,6 +1556,7 @@ CASES = {
     "unprivileged": (case_unprivileged, True),
     "snapshot": (case_snapshot, True),
     "hotplug": (case_hotplug, True),
+    "vcpus": (case_vcpus, True),
 }
 
 

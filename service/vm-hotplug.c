@@ -108,8 +108,9 @@ static void on_vcpus_resized(int error, const char *code, const char *message, j
         (void)sd_bus_reply_method_errorf(z->call, vmm_api_code_to_bus_error(code), "VM %s: vm.resize: %s",
                                          vm->name, message);
     else if (error < 0)
-        (void)sd_bus_reply_method_errorf(z->call, VMM_ERROR_VMM_FAILED, "VM %s: the VMM %s vm.resize", vm->name,
-                                         error == -ETIMEDOUT ? "did not answer in time to" : "went away during");
+        (void)sd_bus_reply_method_errorf(
+            z->call, VMM_ERROR_VMM_FAILED, "VM %s: the VMM %s vm.resize", vm->name,
+            error == -ETIMEDOUT ? "did not answer in time to" : "went away during");
     else {
         /* The vCPUs run in the guest now: the definition boots with them. */
         _cleanup_json_ json_object *doc = definition(vm);
@@ -123,9 +124,10 @@ static void on_vcpus_resized(int error, const char *code, const char *message, j
             r = commit_definition(vm, doc);
         }
         if (r < 0)
-            (void)sd_bus_reply_method_errorf(z->call, VMM_ERROR_VMM_FAILED,
-                                             "VM %s: it runs %u vCPUs, but the definition cannot be saved: %s",
-                                             vm->name, z->vcpus, strerror(-r));
+            (void)sd_bus_reply_method_errorf(
+                z->call, VMM_ERROR_VMM_FAILED,
+                "VM %s: it runs %u vCPUs, but the definition cannot be saved: %s", vm->name, z->vcpus,
+                strerror(-r));
         else {
             vm->vcpus = z->vcpus;
             (void)sd_bus_emit_properties_changed(vm->manager->bus, vm->path, VMM_VM_INTERFACE, "VCPUs", NULL);
@@ -153,8 +155,8 @@ int vm_resize_vcpus(Vm *vm, sd_bus_message *m, sd_bus_error *error)
         return -ENOMEM;
     if (vcpus > (uint64_t)json_object_get_int64(max))
         return sd_bus_error_setf(error, VMM_ERROR_INVALID_CONFIG,
-                                 "VM %s: %u vCPUs is more than its cpus.max_vcpus (%" PRId64 ")", vm->name, vcpus,
-                                 json_object_get_int64(max));
+                                 "VM %s: %u vCPUs is more than its cpus.max_vcpus (%" PRId64 ")", vm->name,
+                                 vcpus, json_object_get_int64(max));
     if (vcpus < vm->vcpus)
         return sd_bus_error_setf(error, VMM_ERROR_NOT_SUPPORTED,
                                  "VM %s runs %u vCPUs; removing vCPUs is not supported", vm->name, vm->vcpus);

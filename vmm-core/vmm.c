@@ -30,6 +30,7 @@
 #include "blk.h"
 #include "boot.h"
 #include "bus.h"
+#include "cpu_hotplug.h"
 #include "cpuid.h"
 #include "event_loop.h"
 #include "event_monitor.h"
@@ -37,7 +38,6 @@
 #include "landlock.h"
 #include "layout.h"
 #include "net.h"
-#include "cpu_hotplug.h"
 #include "pci_hotplug.h"
 #include "platform.h"
 #include "snapshot.h"
@@ -343,7 +343,8 @@ static int build_vm(Vmm *vmm)
         vmm->vcpus[i].vcpu.fd = -1;
     }
     for (size_t i = 0; i < vmm->n_vcpus; i++) {
-        if (vcpu_create(&vmm->vcpus[i].vcpu, &vmm->vm, (uint32_t)i, vmm->cpuid, &cfg->cpus, err, sizeof(err)) < 0)
+        if (vcpu_create(&vmm->vcpus[i].vcpu, &vmm->vm, (uint32_t)i, vmm->cpuid, &cfg->cpus, err,
+                        sizeof(err)) < 0)
             return fail("%s", err);
     }
     if (!vmm->restoring && vcpu_set_boot_state(&vmm->vcpus[0].vcpu, &vmm->boot, err, sizeof(err)) < 0)
@@ -686,11 +687,12 @@ static int resize_vcpus(Vmm *vmm, uint64_t want, char *errbuf, size_t errlen)
         return 0;
     if (want < vmm->n_vcpus)
         return api_error(errbuf, errlen, -EOPNOTSUPP,
-                         "desired_vcpus %" PRIu64 ": the VM has %zu vCPUs and removing vCPUs is not supported",
+                         "desired_vcpus %" PRIu64
+                         ": the VM has %zu vCPUs and removing vCPUs is not supported",
                          want, vmm->n_vcpus);
     if (want > vmm->cfg->cpus.max_vcpus)
-        return api_error(errbuf, errlen, -EINVAL, "desired_vcpus %" PRIu64 " is more than --cpus max=%u", want,
-                         vmm->cfg->cpus.max_vcpus);
+        return api_error(errbuf, errlen, -EINVAL, "desired_vcpus %" PRIu64 " is more than --cpus max=%u",
+                         want, vmm->cfg->cpus.max_vcpus);
     json_object *doc = config_doc(vmm), *cpus;
     if (!doc || !json_object_object_get_ex(doc, "cpus", &cpus)) {
         json_object_put(doc);
@@ -776,8 +778,6 @@ static int api_resize(Vmm *vmm, VmState state, json_object *args, char *errbuf, 
         if (r < 0 || !have)
             return r;
     }
-    if (!vmm->devices.balloon)
-        return api_error(errbuf, errlen, -EOPNOTSUPP, "the VM has no balloon (--balloon)");
     json_object *doc = config_doc(vmm), *balloon;
     if (!doc || !json_object_object_get_ex(doc, "balloon", &balloon)) {
         json_object_put(doc);

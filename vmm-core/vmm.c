@@ -676,6 +676,22 @@ static bool json_u64(json_object *v, uint64_t *out)
     return true;
 }
 
+/* The configuration with section.key set to value, validated as at start;
+ * *next is the caller's. */
+static int config_with(Vmm *vmm, const char *section, const char *key, uint64_t value, VmConfig **next,
+                       char *errbuf, size_t errlen)
+{
+    json_object *doc = config_doc(vmm), *obj;
+    if (!doc || !json_object_object_get_ex(doc, section, &obj)) {
+        json_object_put(doc);
+        return api_error(errbuf, errlen, -ENOMEM, "out of memory");
+    }
+    json_object_object_add(obj, key, json_object_new_uint64(value));
+    int r = config_from_doc(doc, next, errbuf, errlen);
+    json_object_put(doc);
+    return r;
+}
+
 /* vm.resize's desired_vcpus: vCPUs n_vcpus to want - 1 are created, their
  * threads started (parked if the VM is paused) and announced to the guest
  * through the CPU hotplug controller; the guest brings them online with
@@ -693,15 +709,8 @@ static int resize_vcpus(Vmm *vmm, uint64_t want, char *errbuf, size_t errlen)
     if (want > vmm->cfg->cpus.max_vcpus)
         return api_error(errbuf, errlen, -EINVAL, "desired_vcpus %" PRIu64 " is more than --cpus max=%u",
                          want, vmm->cfg->cpus.max_vcpus);
-    json_object *doc = config_doc(vmm), *cpus;
-    if (!doc || !json_object_object_get_ex(doc, "cpus", &cpus)) {
-        json_object_put(doc);
-        return api_error(errbuf, errlen, -ENOMEM, "out of memory");
-    }
-    json_object_object_add(cpus, "boot_vcpus", json_object_new_uint64(want));
     VmConfig *next;
-    int r = config_from_doc(doc, &next, errbuf, errlen);
-    json_object_put(doc);
+    int r = config_with(vmm, "cpus", "boot_vcpus", want, &next, errbuf, errlen);
     if (r < 0)
         return r;
     /* Every vCPU is made before any starts, so a failure changes nothing. */
@@ -778,15 +787,8 @@ static int api_resize(Vmm *vmm, VmState state, json_object *args, char *errbuf, 
         if (r < 0 || !have)
             return r;
     }
-    json_object *doc = config_doc(vmm), *balloon;
-    if (!doc || !json_object_object_get_ex(doc, "balloon", &balloon)) {
-        json_object_put(doc);
-        return api_error(errbuf, errlen, -ENOMEM, "out of memory");
-    }
-    json_object_object_add(balloon, "size", json_object_new_uint64(bytes));
     VmConfig *next;
-    int r = config_from_doc(doc, &next, errbuf, errlen);
-    json_object_put(doc);
+    int r = config_with(vmm, "balloon", "size", bytes, &next, errbuf, errlen);
     if (r < 0)
         return r;
     if (virtio_balloon_resize(vmm->devices.balloon, bytes) < 0) {

@@ -171,10 +171,7 @@ int vm_resize_vcpus(Vm *vm, sd_bus_message *m, sd_bus_error *error)
     if (r < 0) {
         sd_bus_message_unref(z->call);
         free(z);
-        return sd_bus_error_setf(error, r == -EBUSY ? VMM_ERROR_LIMIT_EXCEEDED : VMM_ERROR_VMM_FAILED,
-                                 "VM %s: cannot send the request: %s", vm->name,
-                                 r == -EBUSY ? "too many requests wait for its VMM already; try again"
-                                             : strerror(-r));
+        return vm_send_failed(vm, "vm.resize", r, error);
     }
     return 1;
 }
@@ -309,10 +306,7 @@ static int add_device(Vm *vm, sd_bus_message *m, const char *member, sd_bus_erro
         sd_bus_message_unref(a->call);
         json_object_put(a->entry);
         free(a);
-        return sd_bus_error_setf(error, r == -EBUSY ? VMM_ERROR_LIMIT_EXCEEDED : VMM_ERROR_VMM_FAILED,
-                                 "VM %s: cannot send the request: %s", vm->name,
-                                 r == -EBUSY ? "too many requests wait for its VMM already; try again"
-                                             : strerror(-r));
+        return vm_send_failed(vm, net ? "vm.add-net" : "vm.add-disk", r, error);
     }
     return 1;
 }

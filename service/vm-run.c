@@ -747,6 +747,14 @@ int vm_request(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *erro
     return vm_request_args(vm, m, action, NULL, VMM_REQUEST_TIMEOUT_USEC, error);
 }
 
+int vm_send_failed(Vm *vm, const char *action, int r, sd_bus_error *error)
+{
+    return sd_bus_error_setf(error, r == -EBUSY ? VMM_ERROR_LIMIT_EXCEEDED : VMM_ERROR_VMM_FAILED,
+                             "VM %s: cannot send %s: %s", vm->name, action,
+                             r == -EBUSY ? "too many requests wait for its VMM already; try again"
+                                         : strerror(-r));
+}
+
 int vm_request_args(Vm *vm, sd_bus_message *m, const char *action, json_object *args, uint64_t timeout_usec,
                     sd_bus_error *error)
 {
@@ -763,10 +771,7 @@ int vm_request_args(Vm *vm, sd_bus_message *m, const char *action, json_object *
     if (r < 0) {
         sd_bus_message_unref(req->call);
         free(req);
-        return sd_bus_error_setf(error, r == -EBUSY ? VMM_ERROR_LIMIT_EXCEEDED : VMM_ERROR_VMM_FAILED,
-                                 "VM %s: cannot send %s: %s", vm->name, action,
-                                 r == -EBUSY ? "too many requests wait for its VMM already; try again"
-                                             : strerror(-r));
+        return vm_send_failed(vm, action, r, error);
     }
     return 1;
 }
@@ -868,10 +873,7 @@ int vm_query(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error)
     if (r < 0) {
         sd_bus_message_unref(q->call);
         free(q);
-        return sd_bus_error_setf(error, r == -EBUSY ? VMM_ERROR_LIMIT_EXCEEDED : VMM_ERROR_VMM_FAILED,
-                                 "VM %s: cannot send %s: %s", vm->name, action,
-                                 r == -EBUSY ? "too many requests wait for its VMM already; try again"
-                                             : strerror(-r));
+        return vm_send_failed(vm, action, r, error);
     }
     return 1;
 }

@@ -102,6 +102,9 @@ int vm_start(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 /* Reaps the VM's VMM if it is our child and has exited (on SIGCHLD). */
 void vm_reap_if_exited(Vm *vm);
 int vm_request(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error);
+/* The D-Bus error for a request that could not be sent to the VMM (r from
+ * vmm_conn_call: -EBUSY when too many wait already). */
+int vm_send_failed(Vm *vm, const char *action, int r, sd_bus_error *error);
 /* The same with the request's args (not consumed) and its own timeout. */
 int vm_request_args(Vm *vm, sd_bus_message *m, const char *action, json_object *args, uint64_t timeout_usec,
                     sd_bus_error *error);

@@ -84,9 +84,6 @@ struct Vmm {
     /* The configuration as vm.resize and hotplug changed it, owned here;
      * NULL until the first change, then what cfg points to. */
     VmConfig *changed_cfg;
-    /* A function was hot-added or removed: the slots no longer follow the
-     * configuration's order, which a restore rebuilds them in. */
-    bool hotplugged;
     GuestMemory mem;
     Vm vm;
     int kvm_fd;
@@ -573,9 +570,6 @@ static int api_snapshot(Vmm *vmm, VmState state, json_object *args, char *errbuf
         return -EINVAL;
     if (state != VM_STATE_PAUSED)
         return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Paused", vm_state_names[state]);
-    if (vmm->hotplugged)
-        return api_error(errbuf, errlen, -EOPNOTSUPP,
-                         "devices were hot-plugged: a restore would not put them in the same PCI slots");
     int r = snapshot_check_supported(vmm->cfg, errbuf, errlen);
     if (r < 0)
         return r;
@@ -885,7 +879,6 @@ static int api_add_device(Vmm *vmm, VmState state, const char *kind, json_object
         return r;
     }
     config_replace(vmm, next);
-    vmm->hotplugged = true;
     char bdf[16];
     bdf_string(bdf, (unsigned)r);
     const char *props[] = {"id", id, "bdf", bdf, NULL};
@@ -972,7 +965,6 @@ static void on_eject(void *ctx, uint32_t events)
         }
         if (next)
             config_replace(vmm, next);
-        vmm->hotplugged = true;
         bdf_string(bdf, slot);
         const char *props[] = {"id", id, "bdf", bdf, NULL};
         emit(vmm, "vm", "device-removed", props);
@@ -1155,8 +1147,16 @@ int vmm_run(const VmConfig *cfg, const VmmOptions *opts)
     }
 
     VmControl control = {.request = device_request, .ctx = vmm};
+    /* A restore puts every function back in its slot, hot-plugged or not. */
+    uint8_t slot_plan[PCI_MAX_SLOTS];
+    size_t n_slot_plan = 0;
+    if (opts->restore &&
+        snapshot_slot_plan(opts->restore, slot_plan, PCI_MAX_SLOTS, &n_slot_plan, err, sizeof(err)) < 0) {
+        fail("%s", err);
+        goto out;
+    }
     if (vmm_devices_create(&vmm->devices, cfg, vmm->loop, &vmm->vm, control, &vmm->pio, &vmm->mmio, &vmm->mem,
-                           vmm->events, err, sizeof(err)) < 0) {
+                           vmm->events, n_slot_plan ? slot_plan : NULL, n_slot_plan, err, sizeof(err)) < 0) {
         fail("%s", err);
         goto out;
     }

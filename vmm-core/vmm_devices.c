@@ -105,7 +105,8 @@ static RateLimiter *find_rate_limit_group(const VmmDevices *d, const VmConfig *c
 }
 
 static int create_pci(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *vm, Bus *pio, Bus *mmio,
-                      const GuestMemory *mem, char *errbuf, size_t errlen)
+                      const GuestMemory *mem, const uint8_t *slot_plan, size_t n_slot_plan, char *errbuf,
+                      size_t errlen)
 {
     int r;
     d->pci = calloc(1, sizeof(*d->pci));
@@ -119,6 +120,8 @@ static int create_pci(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *v
         return -ENOMEM;
     }
     pci_bus_init(d->pci);
+    d->pci->slot_plan = slot_plan;
+    d->pci->n_slot_plan = n_slot_plan;
     kvm_irq_init(d->irq, vm);
     /* 0xcf9 is inside the CONFIG_ADDRESS dword: the bus hands it over. */
     d->pci->reset_write = reset_port_write;
@@ -206,11 +209,21 @@ static int create_pci(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *v
         if ((r = virtio_balloon_attach(d->balloon, d->pci, errbuf, errlen)) < 0)
             return r;
     }
+    /* Hot-adds from now on take the first free slot. */
+    size_t planned = d->pci->next_planned;
+    d->pci->slot_plan = NULL;
+    d->pci->n_slot_plan = d->pci->next_planned = 0;
+    if (planned != n_slot_plan) {
+        snprintf(errbuf, errlen, "the snapshot places %zu PCI functions, the configuration has %zu", n_slot_plan,
+                 planned);
+        return -EINVAL;
+    }
     return 0;
 }
 
 int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *vm, VmControl control, Bus *pio,
-                       Bus *mmio, const GuestMemory *mem, EventMonitor *events, char *errbuf, size_t errlen)
+                       Bus *mmio, const GuestMemory *mem, EventMonitor *events, const uint8_t *slot_plan,
+                       size_t n_slot_plan, char *errbuf, size_t errlen)
 {
     int r;
     memset(d, 0, sizeof(*d));
@@ -248,7 +261,7 @@ int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *
         (r = attach(pio, PORT_ACPI_PM1A_CNT, 2, acpi_pm_cnt_bus_device(d->acpi_pm), errbuf, errlen)) < 0)
         goto fail;
     /* The reset register at 0xcf9 is reached through the PCI bus's 0xcf8 range. */
-    if ((r = create_pci(d, cfg, loop, vm, pio, mmio, mem, errbuf, errlen)) < 0)
+    if ((r = create_pci(d, cfg, loop, vm, pio, mmio, mem, slot_plan, n_slot_plan, errbuf, errlen)) < 0)
         goto fail;
 
     errno = 0;

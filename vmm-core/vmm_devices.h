@@ -73,9 +73,12 @@ typedef struct VmmDevices {
     VirtioPciConfig transport;
 } VmmDevices;
 
-/* vm may not exist yet (its fd is read when devices need it); mem must. */
+/* vm may not exist yet (its fd is read when devices need it); mem must.
+ * slot_plan (a restore's, snapshot_slot_plan()): the PCI slot of each
+ * virtio function in creation order, or NULL for first-free slots. */
 int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *vm, VmControl control, Bus *pio,
-                       Bus *mmio, const GuestMemory *mem, EventMonitor *events, char *errbuf, size_t errlen);
+                       Bus *mmio, const GuestMemory *mem, EventMonitor *events, const uint8_t *slot_plan,
+                       size_t n_slot_plan, char *errbuf, size_t errlen);
 void vmm_devices_destroy(VmmDevices *d);
 /* Installs the interrupt routing in a freshly created KVM VM (boot and reboot). */
 int vmm_devices_vm_created(VmmDevices *d, char *errbuf, size_t errlen);

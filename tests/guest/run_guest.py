@@ -1277,41 +1277,52 @@ def case_hotplug(vm, opts):
     disks = vm.api("vm.info")["config"].get("disks", [])
     if [d.get("id") for d in disks] != ["hot0"] or disks[0].get("path") != img:
         raise Failure(f"vm.info's disks after vm.add-disk: {disks}")
-    # A restore would rebuild the functions in other slots: no snapshot.
+    slot = int(got["bdf"].split(":")[2].split(".")[0], 16)
+    vm.wait_for(rf"READY hotplug-io slot={slot}\b", "the guest to use the hot-added disk")
+    # A snapshot with the hot-added function: the restore puts it back in its
+    # slot (the configuration lists it, but not where it was plugged), and
+    # the rest of the case runs in the restored VMM.
     vm.api("vm.pause")
     snap = os.path.join(vm.work, "snap")
     os.mkdir(snap)
-    expect_api_error(vm, "vm.snapshot", {"destination_url": f"file://{snap}"}, "NotSupported")
-    vm.api("vm.resume")
-    slot = int(got["bdf"].split(":")[2].split(".")[0], 16)
-    vm.wait_for(rf"READY hotplug-io slot={slot}\b", "the guest to use the hot-added disk")
-    # Paused, the guest cannot eject in between: the second request finds the first pending.
-    vm.api("vm.pause")
-    vm.api("vm.remove-device", {"id": "hot0"})
-    expect_api_error(vm, "vm.remove-device", {"id": "hot0"}, "InvalidState")
-    vm.api("vm.resume")
-    vm.wait_for(r"READY hotplug-gone", "the guest to eject the disk")
-    deadline = time.monotonic() + 5
-    while vm.api("vm.info")["config"].get("disks") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if vm.api("vm.info")["config"].get("disks"):
-        raise Failure("the disk is still in the configuration after the guest ejected it")
-    c = vm.api("vm.counters")
-    print(f"INFO pci_hotplug counters: {json.dumps(c.get('pci_hotplug'))}")
-    hp = c.get("pci_hotplug", {})
-    if "hot0" in c or hp.get("plugs") != 1 or hp.get("unplug_requests") != 1 or hp.get("ejects") != 1 \
-            or hp.get("bad_accesses", 0) < 3:
-        raise Failure(f"counters after the eject: hot0 {c.get('hot0')}, pci_hotplug {hp}")
-    expect_clean_exit(vm)
-    expect_pass(vm, "hotplug")
+    vm.api("vm.snapshot", {"destination_url": f"file://{snap}"})
+    added = [(e, p) for s, e, p in vm.events() if s == "vm" and e.startswith("device-")]
+    if added != [("device-added", {"id": "hot0", "bdf": got["bdf"]})]:
+        raise Failure(f"device events before the snapshot {added}")
+    vm.stop()
+
+    def body(restored):
+        restored.start_restore(snap, timeout=60)
+        disks = restored.api("vm.info")["config"].get("disks", [])
+        if [d.get("id") for d in disks] != ["hot0"]:
+            raise Failure(f"the restored VM's disks: {disks}")
+        # Paused, the guest cannot eject in between: the second request finds the first pending.
+        restored.api("vm.remove-device", {"id": "hot0"})
+        expect_api_error(restored, "vm.remove-device", {"id": "hot0"}, "InvalidState")
+        restored.api("vm.resume")
+        restored.wait_for(r"READY hotplug-gone", "the restored guest to eject the disk")
+        deadline = time.monotonic() + 5
+        while restored.api("vm.info")["config"].get("disks") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if restored.api("vm.info")["config"].get("disks"):
+            raise Failure("the disk is still in the configuration after the guest ejected it")
+        c = restored.api("vm.counters")
+        print(f"INFO pci_hotplug counters after the restore: {json.dumps(c.get('pci_hotplug'))}")
+        hp = c.get("pci_hotplug", {})
+        if "hot0" in c or hp.get("unplug_requests") != 1 or hp.get("ejects") != 1 or hp.get("bad_accesses"):
+            raise Failure(f"counters after the eject: hot0 {c.get('hot0')}, pci_hotplug {hp}")
+        expect_clean_exit(restored)
+        expect_pass(restored, "hotplug")
+        removed = [(e, p) for s, e, p in restored.events() if s == "vm" and e.startswith("device-")]
+        if removed[:1] != [("device-removed", {"id": "hot0", "bdf": got["bdf"]})]:
+            raise Failure(f"the restored VMM's device events {removed}")
+
+    run_restored(vm, "restored", body)
     with open(img, "rb") as f:
         f.seek(512)
         if f.read(512) != seeded_pattern(512, 8):
             raise Failure("sector 1 of the hot-added disk does not hold the guest's pattern")
-    got_events = [(e, p) for s, e, p in vm.events() if s == "vm" and e.startswith("device-")]
-    want = [("device-added", {"id": "hot0", "bdf": got["bdf"]}), ("device-removed", {"id": "hot0", "bdf": got["bdf"]})]
-    if got_events != want:
-        raise Failure(f"device events {got_events}, wanted {want}")
+
 
 
 CASES = {

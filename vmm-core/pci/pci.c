@@ -583,11 +583,17 @@ int pci_bus_add_device(PciBus *bus, PciDevice *d)
 {
     pthread_mutex_lock(&bus->lock);
     int slot = -1;
-    for (int s = 1; s < PCI_MAX_SLOTS; s++) {
-        if (!bus->slots[s]) {
-            slot = s;
-            break;
+    if (bus->next_planned < bus->n_slot_plan) {
+        uint8_t want = bus->slot_plan[bus->next_planned++];
+        if (want == 0 || want >= PCI_MAX_SLOTS || bus->slots[want]) {
+            pthread_mutex_unlock(&bus->lock);
+            return -EINVAL;
         }
+        slot = want;
+    }
+    for (int s = 1; s < PCI_MAX_SLOTS && slot < 0; s++) {
+        if (!bus->slots[s])
+            slot = s;
     }
     if (slot < 0) {
         pthread_mutex_unlock(&bus->lock);
@@ -772,6 +778,19 @@ int pci_bus_load(PciBus *bus, const SnapshotState *s, char *errbuf, size_t errle
             ret = function_load(bus->slots[slot], slot, s, errbuf, errlen);
         else if (snapshot_state_find(s, SNAPSHOT_SEC_PCI_FUNCTION, slot))
             ret = function_bad(errbuf, errlen, slot, "the snapshot has a function here, this VM none");
+    }
+    /* The BARs keep the addresses the snapshotted VM gave them, which after
+     * a hotplug lie past this VM's allocator: a later hot-add starts above. */
+    for (uint32_t slot = 1; ret == 0 && slot < PCI_MAX_SLOTS; slot++) {
+        const PciDevice *d = bus->slots[slot];
+        for (int i = 0; d && i < PCI_NUM_BARS; i++) {
+            uint64_t size = d->bars[i].size, a = get32(&d->cfg[PCI_BAR0 + 4 * i]) & ~0xfULL;
+            if (size && d->bars[i].is_64)
+                a |= (uint64_t)get32(&d->cfg[PCI_BAR0 + 4 * i + 4]) << 32;
+            if (size && a >= LAYOUT_PCI_MMIO_START && a <= LAYOUT_PCI_MMIO_START + LAYOUT_PCI_MMIO_SIZE - size &&
+                a + size > bus->mmio_next)
+                bus->mmio_next = a + size;
+        }
     }
     pthread_mutex_unlock(&bus->lock);
     return ret;

@@ -158,6 +158,11 @@ typedef struct PciBus {
     void *reset_ctx;
     BusDevice pio_address, pio_data, ecam, window;
     PciCounters counters;
+    /* While set (a restore building its devices), the n-th add takes
+     * slot_plan[n] instead of the first free slot: hot-plugged functions
+     * come back where the guest knows them. */
+    const uint8_t *slot_plan;
+    size_t n_slot_plan, next_planned;
 } PciBus;
 
 void pci_bus_init(PciBus *bus);
@@ -166,8 +171,10 @@ void pci_bus_destroy(PciBus *bus);
 int pci_bus_attach(PciBus *bus, Bus *pio, Bus *mmio);
 /* Back to power-on: every function's writable config state and MSI-X. */
 void pci_bus_reset(PciBus *bus);
-/* Puts d in the first free slot and gives its BARs addresses in the window
- * (still not decoded: the guest turns on Memory Space). -ENOSPC when full. */
+/* Puts d in the first free slot (or the slot plan's next one) and gives its
+ * BARs addresses in the window (still not decoded: the guest turns on
+ * Memory Space). -ENOSPC when full, -EINVAL for a planned slot that is
+ * taken or out of range. */
 int pci_bus_add_device(PciBus *bus, PciDevice *d);
 /* Takes d off the bus (hot unplug): its slot is free again, its BARs stop
  * decoding (bar_mapped(0) for each decoded one). The BAR space is not

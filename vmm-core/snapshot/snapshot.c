@@ -225,6 +225,11 @@ static void save_virtio(VmmDevices *d, VirtioPci *const *transports, size_t n, S
 {
     if (d->pci)
         pci_bus_save(d->pci, w);
+    snapshot_section_begin(w, SNAPSHOT_SEC_PCI_SLOTS, 0);
+    snapshot_put_u32(w, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        snapshot_put_u8(w, (uint8_t)virtio_pci_slot(transports[i]));
+    snapshot_section_end(w);
     for (size_t i = 0; i < n; i++) {
         snapshot_section_begin(w, SNAPSHOT_SEC_VIRTIO, (uint32_t)i);
         virtio_pci_save(transports[i], w);
@@ -611,6 +616,23 @@ static int load_i8042(void *dev, SnapshotReader *r)
 static int load_acpi_pm(void *dev, SnapshotReader *r)
 {
     return acpi_pm_load(dev, r);
+}
+
+int snapshot_slot_plan(const Snapshot *s, uint8_t *slots, size_t max, size_t *n, char *errbuf, size_t errlen)
+{
+    SnapshotReader r;
+    *n = 0;
+    if (!snapshot_reader_open(&r, &s->state, SNAPSHOT_SEC_PCI_SLOTS, 0))
+        return 0;
+    uint32_t count = snapshot_get_u32(&r);
+    for (uint32_t i = 0; i < count && i < max && !r.failed; i++)
+        slots[i] = snapshot_get_u8(&r);
+    if (count > max || !snapshot_reader_done(&r)) {
+        snprintf(errbuf, errlen, "snapshot state is invalid: malformed PCI slot section");
+        return -EINVAL;
+    }
+    *n = count;
+    return 0;
 }
 
 /* The PCI functions first: the transports' activation may raise MSI-X

@@ -70,6 +70,11 @@ void snapshot_close(Snapshot *s);
  * copy into the fresh memory. prefault populates the mapping at once. */
 int snapshot_restore_memory(const Snapshot *s, GuestMemory *mem, const MemoryConfig *cfg, bool prefault,
                             char *errbuf, size_t errlen);
+/* The PCI slot of each virtio function, in the order they are created, as
+ * the snapshotted VM had them (hot-plugged ones need not follow the
+ * configuration's order): at most max entries into slots, their count in
+ * *n (0 when the snapshot predates the record). -EINVAL when malformed. */
+int snapshot_slot_plan(const Snapshot *s, uint8_t *slots, size_t max, size_t *n, char *errbuf, size_t errlen);
 /* KVM's and the devices' state, into a VM and vCPUs just created from the
  * snapshot's configuration that never ran. */
 int snapshot_restore_state(const Snapshot *s, const SnapshotVm *vm, char *errbuf, size_t errlen);

@@ -50,6 +50,9 @@ enum {
 
     SNAPSHOT_SEC_PCI_BUS = 0x0401,      /* instance 0 (pci.c) */
     SNAPSHOT_SEC_PCI_FUNCTION = 0x0402, /* instance = slot, 0 = host bridge (pci.c) */
+    /* instance 0: u32 count, then each virtio function's slot (u8) in the
+     * order vmm_devices.c creates them (snapshot.c) */
+    SNAPSHOT_SEC_PCI_SLOTS = 0x0403,
     /* instance = the device's place among the virtio devices, in the order
      * vmm_devices.c creates them (virtio_pci.c, then the device's own) */
     SNAPSHOT_SEC_VIRTIO = 0x0501,

@@ -744,7 +744,9 @@ int virtio_pci_attach(VirtioPci *t, PciBus *bus, char *errbuf, size_t errlen)
 {
     int r = pci_bus_add_device(bus, &t->pci);
     if (r < 0)
-        return fail(errbuf, errlen, r, t->id, "no free PCI slot or window space");
+        return fail(errbuf, errlen, r, t->id,
+                    r == -EINVAL ? "the snapshot's PCI slot for it is taken or invalid"
+                                 : "no free PCI slot or window space");
     r = pthread_create(&t->worker, NULL, worker_main, t);
     if (r != 0)
         return fail(errbuf, errlen, -r, t->id, "worker thread");

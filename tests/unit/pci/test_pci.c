@@ -287,6 +287,35 @@ static void test_remove_device(void **state)
     pci_device_destroy(&other);
 }
 
+/* A restore's slot plan: the n-th add takes the n-th planned slot, a slot
+ * that is taken or out of range is refused, and once the plan is used up
+ * adds take the first free slot again. (The fixture's device sits in 1.) */
+static void test_slot_plan(void **state)
+{
+    Fixture *f = *state;
+    static const uint8_t plan[] = {7, 3, 1, 0, 32};
+    PciDevice d[6];
+    for (int i = 0; i < 6; i++) {
+        pci_device_init(&d[i], 0x1af4, 0x1041, 0x020000, 1, 0x1af4, 1, &f_ops, f);
+        assert_int_equal(pci_device_add_bar(&d[i], 0, 0x1000, false), 0);
+    }
+    f->pci.slot_plan = plan;
+    f->pci.n_slot_plan = sizeof(plan);
+    assert_int_equal(pci_bus_add_device(&f->pci, &d[0]), 7);
+    assert_int_equal(pci_bus_add_device(&f->pci, &d[1]), 3);
+    assert_int_equal(pci_bus_add_device(&f->pci, &d[2]), -EINVAL); /* 1 is taken */
+    assert_int_equal(pci_bus_add_device(&f->pci, &d[2]), -EINVAL); /* 0: the host bridge */
+    assert_int_equal(pci_bus_add_device(&f->pci, &d[2]), -EINVAL); /* past the last slot */
+    assert_null(d[2].bus);
+    assert_int_equal(pci_bus_add_device(&f->pci, &d[2]), 2);
+    assert_int_equal(pci_bus_add_device(&f->pci, &d[3]), 4);
+    assert_int_equal(ecam_read(f, 7, PCI_DEVICE_ID, 2), 0x1041);
+    for (int i = 0; i < 4; i++)
+        pci_bus_remove_device(&f->pci, &d[i]);
+    for (int i = 0; i < 6; i++)
+        pci_device_destroy(&d[i]);
+}
+
 static void msix_write(Fixture *f, unsigned vector, unsigned word, uint32_t v)
 {
     pci_msix_table_write(&f->dev.msix, vector * 16 + word * 4, (uint8_t *)&v, 4);
@@ -385,6 +414,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_offset_and_width, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unclaimed_and_odd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bar_sizing_and_mapping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_plan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_msix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_device, setup, teardown),
         cmocka_unit_test(test_bad_setup),

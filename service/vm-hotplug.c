@@ -104,13 +104,8 @@ static void on_vcpus_resized(int error, const char *code, const char *message, j
     Resizing *z = userdata;
     Vm *vm = z->vm;
     (void)result;
-    if (error == -EREMOTEIO)
-        (void)sd_bus_reply_method_errorf(z->call, vmm_api_code_to_bus_error(code), "VM %s: vm.resize: %s",
-                                         vm->name, message);
-    else if (error < 0)
-        (void)sd_bus_reply_method_errorf(
-            z->call, VMM_ERROR_VMM_FAILED, "VM %s: the VMM %s vm.resize", vm->name,
-            error == -ETIMEDOUT ? "did not answer in time to" : "went away during");
+    if (error < 0)
+        vm_reply_failed(vm, z->call, "vm.resize", error, code, message);
     else {
         /* The vCPUs run in the guest now: the definition boots with them. */
         _cleanup_json_ json_object *doc = definition(vm);
@@ -192,16 +187,8 @@ static void on_added(int error, const char *code, const char *message, json_obje
     const char *action = strcmp(a->member, "net") == 0 ? "vm.add-net" : "vm.add-disk";
     json_object *id = NULL;
 
-    if (error == -EREMOTEIO)
-        (void)sd_bus_reply_method_errorf(a->call, vmm_api_code_to_bus_error(code), "VM %s: %s: %s", vm->name,
-                                         action, message);
-    else if (error == -ETIMEDOUT)
-        (void)sd_bus_reply_method_errorf(a->call, VMM_ERROR_VMM_FAILED,
-                                         "VM %s: the VMM did not answer %s in time; PowerOff stops it",
-                                         vm->name, action);
-    else if (error < 0)
-        (void)sd_bus_reply_method_errorf(a->call, VMM_ERROR_VMM_FAILED, "VM %s: the VMM went away during %s",
-                                         vm->name, action);
+    if (error < 0)
+        vm_reply_failed(vm, a->call, action, error, code, message);
     else if (!result || !json_object_object_get_ex(result, "id", &id) ||
              !json_object_is_type(id, json_type_string))
         (void)sd_bus_reply_method_errorf(a->call, VMM_ERROR_VMM_FAILED, "VM %s: %s: the VMM answered no id",

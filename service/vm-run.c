@@ -719,16 +719,8 @@ static void on_request_reply(int error, const char *code, const char *message, j
     Vm *vm = req->vm;
     (void)result;
 
-    if (error == -EREMOTEIO) {
-        (void)sd_bus_reply_method_errorf(req->call, vmm_api_code_to_bus_error(code), "VM %s: %s: %s",
-                                         vm->name, req->action, message);
-    } else if (error == -ETIMEDOUT) {
-        (void)sd_bus_reply_method_errorf(req->call, VMM_ERROR_VMM_FAILED,
-                                         "VM %s: the VMM did not answer %s in time; PowerOff stops it",
-                                         vm->name, req->action);
-    } else if (error < 0) {
-        (void)sd_bus_reply_method_errorf(req->call, VMM_ERROR_VMM_FAILED,
-                                         "VM %s: the VMM went away during %s", vm->name, req->action);
+    if (error < 0) {
+        vm_reply_failed(vm, req->call, req->action, error, code, message);
     } else {
         if (strcmp(req->action, "vm.pause") == 0)
             vm_set_state(vm, VM_STATE_PAUSED);
@@ -745,6 +737,21 @@ static void on_request_reply(int error, const char *code, const char *message, j
 int vm_request(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error)
 {
     return vm_request_args(vm, m, action, NULL, VMM_REQUEST_TIMEOUT_USEC, error);
+}
+
+void vm_reply_failed(Vm *vm, sd_bus_message *call, const char *action, int error, const char *code,
+                     const char *message)
+{
+    if (error == -EREMOTEIO)
+        (void)sd_bus_reply_method_errorf(call, vmm_api_code_to_bus_error(code), "VM %s: %s: %s", vm->name,
+                                         action, message);
+    else if (error == -ETIMEDOUT)
+        (void)sd_bus_reply_method_errorf(call, VMM_ERROR_VMM_FAILED,
+                                         "VM %s: the VMM did not answer %s in time; PowerOff stops it",
+                                         vm->name, action);
+    else
+        (void)sd_bus_reply_method_errorf(call, VMM_ERROR_VMM_FAILED, "VM %s: the VMM went away during %s",
+                                         vm->name, action);
 }
 
 int vm_send_failed(Vm *vm, const char *action, int r, sd_bus_error *error)

@@ -105,6 +105,11 @@ int vm_request(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *erro
 /* The D-Bus error for a request that could not be sent to the VMM (r from
  * vmm_conn_call: -EBUSY when too many wait already). */
 int vm_send_failed(Vm *vm, const char *action, int r, sd_bus_error *error);
+/* Answers call with the D-Bus error for a failed VMM reply (error < 0 from
+ * vmm_conn: -EREMOTEIO with the VMM's code and message, -ETIMEDOUT, or the
+ * connection gone). */
+void vm_reply_failed(Vm *vm, sd_bus_message *call, const char *action, int error, const char *code,
+                     const char *message);
 /* The same with the request's args (not consumed) and its own timeout. */
 int vm_request_args(Vm *vm, sd_bus_message *m, const char *action, json_object *args, uint64_t timeout_usec,
                     sd_bus_error *error);

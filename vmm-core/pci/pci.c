@@ -784,11 +784,9 @@ int pci_bus_load(PciBus *bus, const SnapshotState *s, char *errbuf, size_t errle
     for (uint32_t slot = 1; ret == 0 && slot < PCI_MAX_SLOTS; slot++) {
         const PciDevice *d = bus->slots[slot];
         for (int i = 0; d && i < PCI_NUM_BARS; i++) {
-            uint64_t size = d->bars[i].size, a = get32(&d->cfg[PCI_BAR0 + 4 * i]) & ~0xfULL;
-            if (size && d->bars[i].is_64)
-                a |= (uint64_t)get32(&d->cfg[PCI_BAR0 + 4 * i + 4]) << 32;
-            if (size && a >= LAYOUT_PCI_MMIO_START && a <= LAYOUT_PCI_MMIO_START + LAYOUT_PCI_MMIO_SIZE - size &&
-                a + size > bus->mmio_next)
+            uint64_t size = d->bars[i].size, a = bar_address(d, i);
+            if (size && a >= LAYOUT_PCI_MMIO_START &&
+                a - LAYOUT_PCI_MMIO_START <= LAYOUT_PCI_MMIO_SIZE - size && a + size > bus->mmio_next)
                 bus->mmio_next = a + size;
         }
     }

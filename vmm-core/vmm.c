@@ -570,15 +570,12 @@ static int api_snapshot(Vmm *vmm, VmState state, json_object *args, char *errbuf
         return -EINVAL;
     if (state != VM_STATE_PAUSED)
         return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Paused", vm_state_names[state]);
-    int r = snapshot_check_supported(vmm->cfg, errbuf, errlen);
-    if (r < 0)
-        return r;
     emit(vmm, "vm", "snapshotting", NULL);
     SnapshotVm sv;
     Vcpu **vcpus;
     if (snapshot_vm(vmm, &sv, &vcpus) < 0)
         return api_error(errbuf, errlen, -ENOMEM, "out of memory");
-    r = snapshot_save(dir, &sv, errbuf, errlen);
+    int r = snapshot_save(dir, &sv, errbuf, errlen);
     free(vcpus);
     /* A destination that is not there is the caller's mistake; any other
      * errno would be mistaken for an API code (ENOENT: UnknownAction). */

@@ -508,6 +508,7 @@ static void add_pci_counters(const VmmDevices *d, json_object *counters)
         add_u64(o, "rst_sent", c.rst_sent);
         add_u64(o, "pending_dropped", c.pending_dropped);
         add_u64(o, "request_errors", c.request_errors);
+        add_u64(o, "transport_resets", c.transport_resets);
         json_object_object_add(counters, virtio_pci_id(virtio_vsock_transport(d->vsock)), o);
     }
     if (d->balloon) {

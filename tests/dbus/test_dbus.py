@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -1288,22 +1289,37 @@ def tick_numbers(path):
 def case_snapshot(env, opts):
     """VM.Snapshot of the paused guest, PowerOff, Manager.RestoreVM (vmmctl restore): the VM comes back
     paused, and after Resume the guest's ticks go on from the snapshot to the end, booted once. Snapshot
-    of a running VM and RestoreVM of a running one are InvalidState; a damaged copy fails RestoreVM."""
+    of a running VM and RestoreVM of a running one are InvalidState; a damaged copy fails RestoreVM.
+    The VM has a vsock device: the restored VMM listens on its socket again."""
     serial = os.path.join(env.tmp, "snap.serial")
     mon = env.monitor()
     ticks = 120
+    # The VMM user makes the vsock socket: a directory it may write.
+    sockdir = tempfile.mkdtemp(prefix="vmm-dbus-vsock-")
+    os.chmod(sockdir, 0o777)
+    vsock = os.path.join(sockdir, "v.sock")
     path = env.create_json("snap", {
         "payload": {"kernel": opts.payload, "cmdline": f"test=snapshot ticks={ticks} period_ms=20"},
-        "memory": {"size": 32 << 20}, "serial": {"mode": "File", "file": serial}, "console": {"mode": "Off"}})
+        "memory": {"size": 32 << 20}, "serial": {"mode": "File", "file": serial}, "console": {"mode": "Off"},
+        "vsock": {"cid": 3, "socket": vsock}})
     # vmmd makes the directory in the VM's snapshot directory, the only place its (Landlock-confined)
     # VMM may write; anywhere else is refused, and so is more than one level.
     snap = os.path.join(env.state, "snapshots", "snap", "one")
     url = "file://" + snap
     elsewhere = tempfile.mkdtemp(prefix="vmm-dbus-snap-")
     os.chmod(elsewhere, 0o777)
+
+    def vsock_listens(when):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(vsock)
+            except OSError as e:
+                raise Failure(f"the vsock socket {when}: {e}")
+
     try:
         env.vm(path, "Start")
         wait_until(lambda: len(tick_numbers(serial)) >= 10, "10 ticks", timeout=20)
+        vsock_listens("before the snapshot")
         env.expect_error("org.vmm.Error.InvalidState", path, "org.vmm.VM", "Snapshot", url)
         env.expect_error("org.vmm.Error.InvalidState", MANAGER, "org.vmm.Manager", "RestoreVM", "snap", url)
         env.vm(path, "Pause")
@@ -1334,6 +1350,7 @@ def case_snapshot(env, opts):
 
         env.vmmctl("restore", "snap", snap)
         check(env.prop(path, "State") == "paused", "State after RestoreVM")
+        vsock_listens("after RestoreVM")
         time.sleep(0.3)
         check(tick_numbers(serial) == before, "the restored guest ran before Resume")
         env.vmmctl("resume", "snap")
@@ -1349,6 +1366,7 @@ def case_snapshot(env, opts):
         shutil.rmtree(snap, ignore_errors=True)
         shutil.rmtree(snap + "-bad", ignore_errors=True)
         shutil.rmtree(elsewhere, ignore_errors=True)
+        shutil.rmtree(sockdir, ignore_errors=True)
 
 
 def case_hotplug(env, opts):

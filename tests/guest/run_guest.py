@@ -151,6 +151,17 @@ class Vmm:
         args += list(extra)
         if self.opts.landlock:
             args.append("--landlock")
+        self._spawn(args, stdin_pipe)
+        if serial == "tty":
+            self.serial_reader = self.stdout_reader
+        elif serial == "pty":
+            self._open_pty()
+        elif serial == "socket":
+            self._connect_serial_socket()
+
+    def _spawn(self, args, stdin_pipe):
+        """Runs vmm with args, reading its stdout and stderr; stdin_pipe: on
+        a terminal whose other end is self.stdin_master."""
         self.command = args
         stdin = subprocess.DEVNULL
         if stdin_pipe:
@@ -166,12 +177,6 @@ class Vmm:
         self.stderr_reader = Reader(self.proc.stderr.fileno(), "stderr")
         self.stdout_reader.start()
         self.stderr_reader.start()
-        if serial == "tty":
-            self.serial_reader = self.stdout_reader
-        elif serial == "pty":
-            self._open_pty()
-        elif serial == "socket":
-            self._connect_serial_socket()
 
     def remaining(self):
         return max(0.0, self.deadline - time.monotonic())
@@ -485,18 +490,12 @@ class RestoredVmm(Vmm):
     """A `vmm --restore` process; the snapshots here are of --serial tty VMs,
     so the restored guest's serial output is on its stdout."""
 
-    def start_restore(self, source, prefault=False, timeout=30):
+    def start_restore(self, source, prefault=False, timeout=30, stdin_pipe=False):
         self.serial_mode = "tty"
         self.deadline = time.monotonic() + timeout
         url = f"source_url=file://{source}" + (",prefault=on" if prefault else "")
-        self.command = [self.opts.vmm, "--restore", url, "--event-monitor", f"path={self.events_path}",
-                        "--api-socket", f"path={self.api_path}"]
-        self.proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
-        self.stdout_reader = Reader(self.proc.stdout.fileno(), "stdout")
-        self.stderr_reader = Reader(self.proc.stderr.fileno(), "stderr")
-        self.stdout_reader.start()
-        self.stderr_reader.start()
+        self._spawn([self.opts.vmm, "--restore", url, "--event-monitor", f"path={self.events_path}",
+                     "--api-socket", f"path={self.api_path}"], stdin_pipe)
         self.serial_reader = self.stdout_reader
 
 
@@ -1138,53 +1137,119 @@ def read_until(vm, sock, buf, needle, what):
     return buf
 
 
-def case_virtio_vsock(vm, opts):
-    """Hybrid vsock: guest -> host through PATH_1234, host -> guest through CONNECT."""
-    path = os.path.join(vm.work, "vsock.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    listener.bind(f"{path}_1234")
-    listener.listen(1)
-    vm.start(opts.elf, "test=vsock cid=3", extra=["--vsock", f"cid=3,socket={path}"], stdin_pipe=True)
-    socks = [listener]
-    try:
-        while not select.select([listener], [], [], 0.1)[0]:
-            vm._check_alive("the guest's connection to PATH_1234")
-        peer, _ = listener.accept()
-        socks.append(peer)
+def vsock_guest_to_host(vm, listener):
+    """The payload's first vsock connection (test=vsock): to host port 1234,
+    which is PATH_1234, data both ways, then the guest's SHUTDOWN."""
+    while not select.select([listener], [], [], 0.1)[0]:
+        vm._check_alive("the guest's connection to PATH_1234")
+    peer, _ = listener.accept()
+    with peer:
         read_until(vm, peer, b"", b"hello-from-guest", "the guest's data on PATH_1234")
         peer.sendall(b"hello-from-host")
         vm.wait_for(r"INFO vsock guest->host done", "the guest to finish its connection")
         if read_until(vm, peer, b"", b"", "EOF") != b"" or peer.recv(16) != b"":
             raise Failure("PATH_1234 not closed after the guest's SHUTDOWN")
 
-        vm.wait_for(r"READY vsock-listen", "the guest to listen")
-        host = connect_unix(vm, path, "the vsock socket")
-        socks.append(host)
-        host.sendall(b"CONNECT 6000\n")
+
+def vsock_host_to_guest(vm, path, port):
+    """CONNECT <port> through the vsock socket at path, once the guest
+    listens; ping, pong. Returns the open connection."""
+    host = connect_unix(vm, path, "the vsock socket")
+    try:
+        host.sendall(f"CONNECT {port}\n".encode())
         reply = read_until(vm, host, b"", b"\n", "OK <port>")
         if not re.fullmatch(rb"OK \d+\n", reply):
-            raise Failure(f"CONNECT answered {reply!r}")
+            raise Failure(f"CONNECT {port} answered {reply!r}")
         host.sendall(b"ping")
         read_until(vm, host, b"", b"pong", "pong from the guest")
+    except BaseException:
         host.close()
-        socks.remove(host)
-        vm.wait_for(r"INFO vsock host->guest done", "the guest to see the close")
-        vm.wait_for(r"READY vsock-done", "the guest's hostile packets")
-        c = vm.api("vm.counters").get("_vsock", {})
-        print(f"INFO _vsock counters: {json.dumps(c)}")
-        if c.get("conns_from_host") != 1 or c.get("conns_from_guest") != 1 or c.get("conns_refused", 0) < 1 \
-                or c.get("request_errors", 0) < 3 or c.get("rst_sent", 0) < 4:
-            raise Failure(f"_vsock counters: {c}")
-        vm.send_serial("\n")
-        expect_clean_exit(vm)
-        expect_pass(vm, "vsock")
-    finally:
-        for s in socks:
-            s.close()
+        raise
+    return host
+
+
+def vsock_finish(vm, host, conns_from_host):
+    """The runner closes the host -> guest connection; the guest sees it end,
+    sends its hostile packets; the counters show it all. Returns them."""
+    host.close()
+    vm.wait_for(r"INFO vsock host->guest done", "the guest to see the close")
+    vm.wait_for(r"READY vsock-done", "the guest's hostile packets")
+    c = vm.api("vm.counters").get("_vsock", {})
+    print(f"INFO _vsock counters: {json.dumps(c)}")
+    if c.get("conns_from_host") != conns_from_host or c.get("conns_refused", 0) < 1 \
+            or c.get("request_errors", 0) < 3 or c.get("rst_sent", 0) < 4:
+        raise Failure(f"_vsock counters: {c}")
+    vm.send_serial("\n")
+    expect_clean_exit(vm)
+    expect_pass(vm, "vsock")
+    return c
+
+
+def vsock_listener(path):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    listener.bind(f"{path}_1234")
+    listener.listen(1)
+    return listener
+
+
+def case_virtio_vsock(vm, opts):
+    """Hybrid vsock: guest -> host through PATH_1234, host -> guest through CONNECT."""
+    path = os.path.join(vm.work, "vsock.sock")
+    with vsock_listener(path) as listener:
+        vm.start(opts.elf, "test=vsock cid=3", extra=["--vsock", f"cid=3,socket={path}"], stdin_pipe=True)
+        vsock_guest_to_host(vm, listener)
+    vm.wait_for(r"READY vsock-listen", "the guest to listen")
+    c = vsock_finish(vm, vsock_host_to_guest(vm, path, 6000), 1)
+    if c.get("conns_from_guest") != 1 or c.get("transport_resets") != 0:
+        raise Failure(f"_vsock counters: {c}")
     got = [(e, p) for s, e, p in vm.events() if s == "virtio-device"]
     for ev in ("activated", "reset"):
         if (ev, {"id": "_vsock"}) not in got:
             raise Failure(f"no virtio-device/{ev} for _vsock (got {got})")
+
+
+def case_snapshot_vsock(vm, opts):
+    """A VM with vsock snapshotted while a host -> guest connection is open:
+    the restored vmm listens on the same socket, tells the guest its
+    connections are gone (TRANSPORT_RESET), answers data on the old one with
+    RST and takes a new one."""
+    path = os.path.join(vm.work, "vsock.sock")
+    snap = os.path.join(vm.work, "snap")
+    os.mkdir(snap)
+    extra = ["--vsock", f"cid=3,socket={path}"]
+    if opts.landlock:
+        extra += ["--landlock-rules", f"path={snap},access=rw"]
+    with vsock_listener(path) as listener:
+        vm.start(opts.elf, "test=vsock cid=3 snap=1", extra=extra, timeout=60)
+        vsock_guest_to_host(vm, listener)
+    vm.wait_for(r"READY vsock-listen", "the guest to listen")
+    with vsock_host_to_guest(vm, path, 6000) as old:
+        vm.wait_for(r"READY vsock-snapshot", "the guest to wait for the snapshot")
+        vm.api("vm.pause")
+        vm.api("vm.snapshot", {"destination_url": f"file://{snap}"})
+        wait_events(vm, "vm/snapshotting", "vm/snapshotted")
+        vm.stop()
+        # The snapshotted vmm took its end of the connection with it.
+        old.settimeout(10)
+        try:
+            left = old.recv(16)
+        except ConnectionResetError:
+            left = b""
+        except socket.timeout:
+            raise Failure("the connection to the snapshotted vmm stayed open after it exited")
+        if left:
+            raise Failure(f"the snapshotted vmm's connection sent {left!r} after the pong")
+
+    def body(restored):
+        restored.start_restore(snap, stdin_pipe=True, timeout=60)
+        restored.api("vm.resume")
+        restored.wait_for(r"INFO vsock transport reset", "the guest to get TRANSPORT_RESET")
+        restored.wait_for(r"READY vsock-relisten", "the guest to listen again")
+        c = vsock_finish(restored, vsock_host_to_guest(restored, path, 6001), 1)
+        if c.get("transport_resets") != 1 or c.get("conns_from_guest") != 0:
+            raise Failure(f"the restored _vsock counters: {c}")
+
+    run_restored(vm, "restored", body)
 
 
 def rss_kib(pid):
@@ -1339,6 +1404,7 @@ CASES = {
     "snapshot-damaged": case_snapshot_damaged,
     "snapshot-again": lambda vm, o: case_snapshot_again(vm, o, "64M"),
     "snapshot-shared": lambda vm, o: case_snapshot_again(vm, o, "64M,shared=on"),
+    "snapshot-vsock": case_snapshot_vsock,
     "usermode": case_usermode,
     "power-button": case_power_button,
     "cpu-resize": case_cpu_resize,

@@ -133,12 +133,14 @@ snap_api() {
     echo "VMM-L1-CHECK $what rc=$? $reply"
 }
 
-# The snapshot case's side in L1: talk to L2, balloon it, pause and snapshot
-# it into L1's RAM, stop that vmm, restore the snapshot in a new vmm (same
-# log, rc and pid files, so run_case waits for it as for any vmm), resume,
-# talk to L2 again, balloon it again, press the power button.
+# The snapshot case's side in L1: talk to L2, balloon it, have it open a
+# vsock connection, pause and snapshot it into L1's RAM, stop that vmm,
+# restore the snapshot in a new vmm (same log, rc and pid files, so run_case
+# waits for it as for any vmm), resume, talk to L2 again (its vsock
+# connection was reset; new ones both ways), balloon it again, press the
+# power button.
 snapshot_l1() {
-    sock=$1 log=$2 rcfile=$3 timeout=$4 con=$5 pidfile=$6 c=$7
+    sock=$1 log=$2 rcfile=$3 timeout=$4 con=$5 pidfile=$6 c=$7 vsock=$8
     snap=/tmp/snap-$c
     if ! wait_for_line VMM-L2-SNAPSHOT-READY "$log" "$timeout" "$rcfile"; then
         echo "VMM-L1-FAIL L2 not ready for the snapshot within ${timeout}s"
@@ -146,6 +148,12 @@ snapshot_l1() {
     fi
     snap_chat snap-ping-before "$con" VMM-PONG "ping 1"
     snap_chat snap-disk-before "$con" VMM-DISK disk-before
+    # The peer of L2's held connection (it ends with the first vmm) and the
+    # one L2 sends to after the restore.
+    /bin/vmm-stream -t 60 listen "unix:${vsock}_5002" >/tmp/vsock-held.log 2>&1 &
+    /bin/vmm-stream -t 170 listen "unix:${vsock}_5001" >/tmp/vsock-tx.log 2>&1 &
+    vsock_tx=$!
+    snap_chat snap-vsock-before "$con" VMM-VSOCK vsock-before
     snap_api balloon-resize-64 "$sock" vm.resize '{"desired_balloon":67108864}'
     snap_chat balloon-64 "$con" VMM-BALLOON "balloon 64"
     snap_api snap-pause "$sock" vm.pause
@@ -173,6 +181,12 @@ snapshot_l1() {
     snap_api snap-resume "$sock" vm.resume
     snap_chat snap-ping-after "$con" VMM-PONG "ping 2"
     snap_chat snap-disk-after "$con" VMM-DISK disk-after
+    snap_chat snap-vsock-after "$con" VMM-VSOCK vsock-after
+    wait "$vsock_tx"
+    echo "VMM-L1-CHECK snap-vsock-tx rc=$? $(tr '\n' ' ' </tmp/vsock-tx.log)"
+    out=$(/bin/vmm-stream -t 30 send "hybrid:$vsock:5000" 65536 2>&1)
+    echo "VMM-L1-CHECK snap-vsock-send rc=$? $out"
+    snap_chat snap-vsock-rx "$con" VMM-VSOCK vsock-rx
     snap_chat snap-ping-later "$con" VMM-PONG "ping 3"
     snap_api balloon-resize-32 "$sock" vm.resize '{"desired_balloon":33554432}'
     snap_chat balloon-32 "$con" VMM-BALLOON "balloon 32"
@@ -222,14 +236,14 @@ run_case() {
     fi
     if [ "$c" = snapshot ]; then
         # QEMU's disk, a console L1 can talk to both ways, a balloon to
-        # resize; no vsock (a snapshot refuses it). Less RAM: the snapshot's
-        # memory file lives in L1's.
+        # resize, vsock. Less RAM: the snapshot's memory file lives in L1's.
         [ -b /dev/vda ] || echo "VMM-L1-FAIL no /dev/vda (QEMU's disk for the snapshot case)"
         con=/run/console-$c.sock
         console="socket=$con"
+        vsock=/run/vsock-$c.sock
         cmdline="$cmdline vmmtoken=$VIRTIO_TOKEN"
         wait_timeout=$VIRTIO_WAIT_TIMEOUT
-        set -- --disk path=/dev/vda --rng src=/dev/urandom --balloon size=0
+        set -- --disk path=/dev/vda --rng src=/dev/urandom --balloon size=0 --vsock "cid=3,socket=$vsock"
     fi
     if [ "$c" = hotplug ]; then
         # QEMU's disk again, but hot-added once L2 runs (vm.add-disk); a
@@ -289,7 +303,7 @@ run_case() {
         hotplug_l1 "$sock" "$log" "$rcfile" "$wait_timeout" "/tmp/events-$c.json" "$pidfile"
     fi
     if [ "$c" = snapshot ]; then
-        snapshot_l1 "$sock" "$log" "$rcfile" "$wait_timeout" "$con" "$pidfile" "$c"
+        snapshot_l1 "$sock" "$log" "$rcfile" "$wait_timeout" "$con" "$pidfile" "$c" "$vsock"
         limit=$EXIT_TIMEOUT
     fi
 

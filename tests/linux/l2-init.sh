@@ -13,8 +13,10 @@
 #                   (--console socket=) while L1 snapshots the VM and restores
 #                   it in a new vmm: ping (boot id, uptime, a 0.2 s sleep),
 #                   disk-before / disk-after (files on the mounted disk),
-#                   balloon MIB (MemTotal follows vm.resize); then wait for
-#                   KEY_POWER.
+#                   balloon MIB (MemTotal follows vm.resize), vsock-before /
+#                   vsock-after / vsock-rx (a connection open at the snapshot
+#                   is reset after the restore, new ones work both ways);
+#                   then wait for KEY_POWER.
 #   virtio:         load the virtio drivers and use every device (disk, net,
 #                   rng, console, balloon, vsock), printing one
 #                   "VMM-L2-CHECK <device> PASS|FAIL <details>" line each;
@@ -236,6 +238,55 @@ snapshot_answer() {
                 echo "VMM-DISK after FAIL umount"
             else
                 echo "VMM-DISK after ok data-sha256=$sha"
+            fi
+            ;;
+        vsock-before)
+            # A connection to host port 5002 (L1 listens on <socket>_5002),
+            # open across the snapshot, and a listener on port 5000 for L1
+            # to reach through the restored vmm.
+            # (This runs in a command substitution: what outlives it
+            # reports through files.)
+            /bin/vmm-stream -t 170 listen vsock:5000 >/tmp/vsock-rx.log 2>&1 &
+            rm -f /tmp/vsock-hold.rc
+            (
+                /bin/vmm-stream -t 170 hold vsock:2:5002
+                echo $? >/tmp/vsock-hold.rc
+            ) >/tmp/vsock-hold.log 2>&1 &
+            n=0
+            while ! grep -q held /tmp/vsock-hold.log && [ "$n" -lt 100 ]; do
+                usleep 100000
+                n=$((n + 1))
+            done
+            if grep -q held /tmp/vsock-hold.log; then
+                echo "VMM-VSOCK before ok"
+            else
+                echo "VMM-VSOCK before FAIL hold: $(tr '\n' ' ' </tmp/vsock-hold.log)"
+            fi
+            ;;
+        vsock-after)
+            # The restored vmm's TRANSPORT_RESET ends the held connection;
+            # then guest -> host through the new vmm.
+            n=0
+            while [ ! -s /tmp/vsock-hold.rc ] && [ "$n" -lt 100 ]; do
+                usleep 100000
+                n=$((n + 1))
+            done
+            if [ ! -s /tmp/vsock-hold.rc ]; then
+                echo "VMM-VSOCK after FAIL the connection open at the snapshot still hangs 10 s after the restore"
+            elif [ "$(cat /tmp/vsock-hold.rc)" != 0 ]; then
+                echo "VMM-VSOCK after FAIL hold: $(tr '\n' ' ' </tmp/vsock-hold.log)"
+            elif ! out=$(/bin/vmm-stream -t 30 send vsock:2:5001 65536 2>&1); then
+                echo "VMM-VSOCK after FAIL to host port 5001: $out"
+            else
+                echo "VMM-VSOCK after ok $(grep ended /tmp/vsock-hold.log) | $out"
+            fi
+            ;;
+        vsock-rx)
+            # L1 sent to port 5000 through the restored vmm.
+            if grep -q "received 65536 of 65536" /tmp/vsock-rx.log; then
+                echo "VMM-VSOCK rx ok $(tr '\n' ' ' </tmp/vsock-rx.log)"
+            else
+                echo "VMM-VSOCK rx FAIL $(tr '\n' ' ' </tmp/vsock-rx.log)"
             fi
             ;;
         balloon)

@@ -32,7 +32,9 @@ Cases:
                 snapshots it, stops that vmm, restores the snapshot in a new
                 vmm and resumes it; the same kernel (boot id, uptime going
                 on) answers again, uses the disk and follows two more balloon
-                resizes, then powers off on the power button. This runner
+                resizes; its vsock connection open at the snapshot is reset
+                (not left hanging), new ones go both ways through the
+                restored vmm; then it powers off on the power button. This runner
                 checks the answers and, with debugfs and e2fsck, the image.
                 Nested mode only.
 
@@ -85,10 +87,14 @@ NESTED_CASES = ("virtio", "hotplug", "snapshot")
 # The snapshot case's memory file lives in L1's RAM (QEMU's -m 2048).
 SNAPSHOT_L2_MEMORY = "256M"
 # What L1 does in the snapshot case, in order (VMM-L1-CHECK <what> rc=0).
-SNAPSHOT_L1_CHECKS = ["snap-ping-before", "snap-disk-before", "balloon-resize-64", "balloon-64",
-                      "snap-pause", "snap-snapshot", "snap-shutdown", "snap-first-exit", "snap-resume",
-                      "snap-ping-after", "snap-disk-after", "snap-ping-later", "balloon-resize-32", "balloon-32",
-                      "balloon-resize-0", "balloon-0"]
+SNAPSHOT_L1_CHECKS = ["snap-ping-before", "snap-disk-before", "snap-vsock-before", "balloon-resize-64",
+                      "balloon-64", "snap-pause", "snap-snapshot", "snap-shutdown", "snap-first-exit", "snap-resume",
+                      "snap-ping-after", "snap-disk-after", "snap-vsock-after", "snap-vsock-tx", "snap-vsock-send",
+                      "snap-vsock-rx", "snap-ping-later", "balloon-resize-32", "balloon-32", "balloon-resize-0",
+                      "balloon-0"]
+# L2's answers about vsock across the snapshot, and how each must start.
+SNAPSHOT_VSOCK_ANSWERS = {"snap-vsock-before": "VMM-VSOCK before ok", "snap-vsock-after": "VMM-VSOCK after ok",
+                          "snap-vsock-rx": "VMM-VSOCK rx ok"}
 SNAPSHOT_BALLOONS = {"balloon-64": 64, "balloon-32": 32, "balloon-0": 0}
 HOTPLUG_L2_CHECKS = ["hotplug-add", "hotplug-remove", "cpu-add"]
 HOTPLUG_L1_CHECKS = ["hotplug-add", "hotplug-remove", "hotplug-ejected", "cpu-resize"]
@@ -623,6 +629,13 @@ def judge_snapshot(slog, t_start, t_end, args):
             problems.append(f"disk after the restore: {answers['snap-disk-after']}")
         else:
             problems += check_snapshot_disk(args.disk, args.token, m.group(1))
+    for what, want in SNAPSHOT_VSOCK_ANSWERS.items():
+        if what in answers and not answers[what].startswith(want):
+            problems.append(f"{what}: L2 answered {answers[what]!r}")
+    # Linux resets a connection on TRANSPORT_RESET with ECONNRESET.
+    after = answers.get("snap-vsock-after", "")
+    if after.startswith("VMM-VSOCK after ok") and "5002 ended: Connection reset by peer" not in after:
+        problems.append(f"snap-vsock-after: the held connection did not end in a reset: {after!r}")
     for what, mib in SNAPSHOT_BALLOONS.items():
         want = f"VMM-BALLOON ok want-kb={mib * 1024} drop-kb={mib * 1024}"
         if what in answers and answers[what] != want:
@@ -642,6 +655,11 @@ def judge_snapshot(slog, t_start, t_end, args):
         b = counters.get("_balloon")
         if not isinstance(b, dict) or (b.get("target_pages"), b.get("actual_pages")) != (0, 0):
             problems.append(f"restored vmm's _balloon after the resize to 0: {b}")
+        v = counters.get("_vsock")
+        if not isinstance(v, dict) or v.get("transport_resets") != 1 or v.get("conns_from_host") != 1 \
+                or v.get("conns_from_guest") != 1:
+            problems.append(f"restored vmm's _vsock: {v} (expected one TRANSPORT_RESET and one connection "
+                            "each way)")
     return problems
 
 

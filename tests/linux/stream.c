@@ -7,6 +7,7 @@
  *
  *   vmm-stream [-t SECONDS] listen tcp:PORT | vsock:PORT | unix:PATH
  *   vmm-stream [-t SECONDS] send tcp:IPV4:PORT | vsock:CID:PORT | hybrid:PATH:PORT BYTES
+ *   vmm-stream [-t SECONDS] hold tcp:IPV4:PORT | vsock:CID:PORT | hybrid:PATH:PORT
  *
  * `hybrid` is the Firecracker / Cloud Hypervisor vsock host end: connect to
  * the vmm's unix socket PATH, write "CONNECT PORT\n", expect "OK ...\n".
@@ -16,6 +17,9 @@
  * side may half-close: a hybrid vsock host end that shuts down its sending
  * side closes the whole guest connection. Both sides print one line; exit 0
  * only when the receiver's answer matches what was sent.
+ * `hold` connects once and waits for the connection to end: exit 0 only
+ * when it ends in an error (the snapshot case: a guest connection open at
+ * the snapshot must be reset in the restored guest, not hang).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -290,6 +294,23 @@ fail:
     return 1;
 }
 
+static int do_hold(const char *spec)
+{
+    int fd = do_connect(spec, 1);
+    if (fd < 0)
+        return fd == -2 ? 2 : 1;
+    printf("vmm-stream: %s held\n", spec);
+    char buf[64];
+    ssize_t n;
+    do
+        n = read(fd, buf, sizeof(buf));
+    while (n < 0 && errno == EINTR);
+    int err = errno;
+    close(fd);
+    printf("vmm-stream: %s ended: %s\n", spec, n < 0 ? strerror(err) : n == 0 ? "EOF" : "data");
+    return n < 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     unsigned timeout = 30;
@@ -308,7 +329,10 @@ int main(int argc, char **argv)
         return do_listen(argv[i + 1]);
     if (argc - i == 3 && strcmp(argv[i], "send") == 0)
         return do_send(argv[i + 1], argv[i + 2], timeout);
+    if (argc - i == 2 && strcmp(argv[i], "hold") == 0)
+        return do_hold(argv[i + 1]);
     fprintf(stderr, "usage: vmm-stream [-t SECONDS] listen tcp:PORT|vsock:PORT|unix:PATH\n"
-                    "       vmm-stream [-t SECONDS] send tcp:IP:PORT|vsock:CID:PORT|hybrid:PATH:PORT BYTES\n");
+                    "       vmm-stream [-t SECONDS] send tcp:IP:PORT|vsock:CID:PORT|hybrid:PATH:PORT BYTES\n"
+                    "       vmm-stream [-t SECONDS] hold tcp:IP:PORT|vsock:CID:PORT|hybrid:PATH:PORT\n");
     return 2;
 }

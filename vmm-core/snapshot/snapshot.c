@@ -23,6 +23,7 @@
 #include "serial.h"
 #include "snapshot_kvm.h"
 #include "virtio_pci.h"
+#include "vsock.h"
 
 #define URL_SCHEME "file://"
 /* Pages are compared and written in runs of at most this many bytes. */
@@ -42,16 +43,6 @@ const char *snapshot_url_path(const char *url, const char *what, char *errbuf, s
         return NULL;
     }
     return url + n;
-}
-
-int snapshot_check_supported(const VmConfig *cfg, char *errbuf, size_t errlen)
-{
-    /* Its connections are host sockets: they cannot be carried into
-     * another process. */
-    if (!cfg->has_vsock)
-        return 0;
-    snprintf(errbuf, errlen, "snapshots of VMs with --vsock are not supported");
-    return -ENOTSUP;
 }
 
 static int sys_failed(char *errbuf, size_t errlen, const char *what, const char *dir, const char *name)
@@ -196,7 +187,8 @@ static void save_devices(VmmDevices *d, SnapshotWriter *w)
 }
 
 /* Every virtio transport, in the order vmm_devices.c creates them (which is
- * what SNAPSHOT_SEC_VIRTIO instances count). out holds n_disks + n_nets + 4. */
+ * what SNAPSHOT_SEC_VIRTIO instances count). out holds n_disks + n_nets + 4
+ * (rng, console, vsock, balloon). */
 static size_t virtio_transports(VmmDevices *d, VirtioPci **out)
 {
     size_t n = 0;
@@ -208,6 +200,8 @@ static size_t virtio_transports(VmmDevices *d, VirtioPci **out)
         out[n++] = virtio_console_transport(d->console);
     for (size_t i = 0; i < d->n_nets; i++)
         out[n++] = virtio_net_transport(d->nets[i]);
+    if (d->vsock)
+        out[n++] = virtio_vsock_transport(d->vsock);
     if (d->balloon)
         out[n++] = virtio_balloon_transport(d->balloon);
     return n;
@@ -267,9 +261,7 @@ static int build_state(const SnapshotVm *vm, VirtioPci *const *transports, size_
 
 int snapshot_save(const char *dir, const SnapshotVm *vm, char *errbuf, size_t errlen)
 {
-    int r = snapshot_check_supported(vm->cfg, errbuf, errlen);
-    if (r < 0)
-        return r;
+    int r;
     struct stat st;
     if (stat(dir, &st) < 0)
         return sys_failed(errbuf, errlen, "cannot use", dir, "");
@@ -419,7 +411,7 @@ static int open_config(Snapshot *s, const char *dir, char *errbuf, size_t errlen
     if (s->config.cpus.boot_vcpus != s->state.info.n_vcpus)
         return mismatch(errbuf, errlen, "the configuration has %u vCPUs, the state %u",
                         s->config.cpus.boot_vcpus, s->state.info.n_vcpus);
-    return snapshot_check_supported(&s->config, errbuf, errlen);
+    return 0;
 }
 
 int snapshot_open(Snapshot *s, const char *source_url, char *errbuf, size_t errlen)

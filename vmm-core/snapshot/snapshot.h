@@ -38,10 +38,6 @@ typedef struct SnapshotVm {
  * a message naming what (destination_url, source_url) for anything else. */
 const char *snapshot_url_path(const char *url, const char *what, char *errbuf, size_t errlen);
 
-/* Whether the VM's devices can be snapshotted; -ENOTSUP with a message
- * naming the first one that cannot. */
-int snapshot_check_supported(const VmConfig *cfg, char *errbuf, size_t errlen);
-
 /* Writes the snapshot into the existing directory dir. The vCPUs must be
  * parked (the VM paused). On failure no state.bin is left behind, so a
  * half-written snapshot cannot be restored. */

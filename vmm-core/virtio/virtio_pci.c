@@ -933,6 +933,8 @@ int virtio_pci_load(VirtioPci *t, SnapshotReader *r)
     }
     if ((status & VIRTIO_STATUS_DRIVER_OK) && t->ops->activate)
         t->ops->activate(t->dev, t->driver_features);
+    if (t->ops->restored)
+        t->ops->restored(t->dev);
     for (uint16_t q = 0; q < t->num_queues; q++)
         if (t->queues[q].ready)
             kick(t, q);

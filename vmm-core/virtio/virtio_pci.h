@@ -108,6 +108,11 @@ typedef struct VirtioDeviceOps {
      * length already inside config_size). Without it such writes are
      * refused and counted. Runs with the device locked. */
     void (*config_write)(void *dev, uint32_t offset, const uint8_t *data, uint32_t len);
+    /* Optional: the transport's state was just loaded from a snapshot
+     * (after activate, before the queues are kicked): the device learns
+     * that its host side is new while the driver's is not. Runs with the
+     * device locked. */
+    void (*restored)(void *dev);
 } VirtioDeviceOps;
 
 typedef struct VirtioCounters {

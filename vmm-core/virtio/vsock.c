@@ -57,6 +57,7 @@ struct VirtioVsock {
     Conn *conns;
     size_t n_conns;
     uint32_t next_port;
+    bool reset_due;   /* restored: the driver's connections are not ours */
     Pending *pending; /* ring of MAX_PENDING */
     size_t p_head, p_len;
     uint8_t *buf; /* RX_CHUNK + header */
@@ -587,6 +588,26 @@ static uint32_t transmit(VirtioVsock *v, const Virtqueue *vq, const VirtqChain *
     return 0;
 }
 
+/* --------------------------------------------------------- event queue */
+
+/* The event queue's only use: after a restore, one TRANSPORT_RESET. Until
+ * then its chains stay published. */
+static uint32_t transport_event(VirtioVsock *v, const Virtqueue *vq, const VirtqChain *ch)
+{
+    if (!v->reset_due)
+        return VIRTIO_CHAIN_DEFER;
+    /* A chain that cannot hold the event is used empty; the next one gets it. */
+    uint32_t id = VIRTIO_VSOCK_EVENT_TRANSPORT_RESET; /* le32: x86 is little-endian */
+    if (ch->readable_len || ch->writable_len < VIRTIO_VSOCK_EVENT_LEN ||
+        virtq_chain_write(vq, ch, 0, &id, VIRTIO_VSOCK_EVENT_LEN) != VIRTIO_VSOCK_EVENT_LEN) {
+        count(&v->counters.request_errors, 1);
+        return 0;
+    }
+    v->reset_due = false;
+    count(&v->counters.transport_resets, 1);
+    return VIRTIO_VSOCK_EVENT_LEN;
+}
+
 uint32_t virtio_vsock_handle_request(VirtioVsock *v, uint16_t q, const Virtqueue *vq, const VirtqChain *c)
 {
     switch (q) {
@@ -595,8 +616,7 @@ uint32_t virtio_vsock_handle_request(VirtioVsock *v, uint16_t q, const Virtqueue
     case VIRTIO_VSOCK_TX:
         return transmit(v, vq, c);
     case VIRTIO_VSOCK_EVT:
-        /* Kept for a transport reset event we never need to send. */
-        return VIRTIO_CHAIN_DEFER;
+        return transport_event(v, vq, c);
     default:
         count(&v->counters.request_errors, 1);
         return 0;
@@ -614,11 +634,22 @@ void virtio_vsock_reset(VirtioVsock *v)
     while (v->conns)
         conn_close(v, v->conns);
     v->p_head = v->p_len = 0;
+    v->reset_due = false; /* a driver that starts over has no connections */
 }
 
 static void vsock_reset(void *dev)
 {
     virtio_vsock_reset(dev);
+}
+
+void virtio_vsock_restored(VirtioVsock *v)
+{
+    v->reset_due = true;
+}
+
+static void vsock_restored(void *dev)
+{
+    virtio_vsock_restored(dev);
 }
 
 static void vsock_config_read(void *dev, uint32_t offset, uint8_t *data, uint32_t len)
@@ -675,6 +706,7 @@ VirtioVsock *virtio_vsock_new(const VsockConfig *cfg, const char *id, const Virt
         .config_read = vsock_config_read,
         .handle = vsock_handle,
         .reset = vsock_reset,
+        .restored = vsock_restored,
         .host_event = host_event,
     };
     if (transport) {

@@ -24,6 +24,13 @@
  * with RST (or dropped when it is not addressed properly) and counted. All
  * state lives on the device's worker (host sockets through its own epoll,
  * virtio_pci_watch_host), under the transport lock.
+ *
+ * Snapshots: only the transport is saved. Connections are host sockets of
+ * the snapshotted process and do not move; the restored device starts with
+ * none and puts one TRANSPORT_RESET event (the spec's "Device Events") in
+ * the event queue, so
+ * the driver resets every connection it had (its listeners stay) instead of
+ * waiting on peers that are gone.
  */
 #pragma once
 
@@ -47,6 +54,9 @@
 #define VIRTIO_VSOCK_OP_RW             5
 #define VIRTIO_VSOCK_OP_CREDIT_UPDATE  6
 #define VIRTIO_VSOCK_OP_CREDIT_REQUEST 7
+#define VIRTIO_VSOCK_EVENT_TRANSPORT_RESET 0
+#define VIRTIO_VSOCK_EVENT_LEN             4 /* struct virtio_vsock_event: le32 id */
+
 #define VIRTIO_VSOCK_SHUTDOWN_RCV      1
 #define VIRTIO_VSOCK_SHUTDOWN_SEND     2
 
@@ -72,6 +82,7 @@ typedef struct VirtioVsockCounters {
     uint64_t rst_sent;
     uint64_t pending_dropped; /* control packets lost: too many waiting */
     uint64_t request_errors;  /* malformed or misaddressed packets */
+    uint64_t transport_resets; /* TRANSPORT_RESET events sent (after a restore) */
 } VirtioVsockCounters;
 
 /* transport NULL: no PCI function (unit tests call the handlers and
@@ -85,4 +96,7 @@ uint32_t virtio_vsock_handle_request(VirtioVsock *v, uint16_t q, const Virtqueue
 /* Accepts clients, reads CONNECT lines, notes readable/writable sockets. */
 void virtio_vsock_host_event(VirtioVsock *v);
 void virtio_vsock_reset(VirtioVsock *v);
+/* The transport was restored from a snapshot: the next event-queue chain
+ * gets TRANSPORT_RESET. */
+void virtio_vsock_restored(VirtioVsock *v);
 void virtio_vsock_get_counters(const VirtioVsock *v, VirtioVsockCounters *out);

@@ -325,10 +325,60 @@ static bool vs_expect(struct vdev *rx, uint16_t op, uint32_t sport, uint32_t dpo
     return ok;
 }
 
+static uint32_t vs_event[2] __attribute__((aligned(64)));
+
+/* The second connection of a restored VM (snap=1), host -> guest like the
+ * first: CONNECT 6001 through the new vmm. Its host port, or 0. */
+static uint32_t vs_accept_again(struct vdev *rx, struct vdev *tx)
+{
+    struct vsock_hdr req;
+    vs_fwd = 0;
+    print("READY vsock-relisten\n");
+    if (!vs_expect(rx, VS_REQUEST, 0, 6001, NULL, &req))
+        return 0;
+    vs_send(tx, vs_cid, 6001, req.src_port, VS_RESPONSE, 0, NULL, 0);
+    if (!vs_expect(rx, VS_RW, req.src_port, 6001, "ping", NULL))
+        return 0;
+    vs_send(tx, vs_cid, 6001, req.src_port, VS_RW, 0, "pong", 0);
+    return req.src_port;
+}
+
+/* snap=1: the runner snapshots the VM here, with the connection hp <-> 6000
+ * open, and restores it in a new vmm, whose device has no connection. It
+ * must say so (TRANSPORT_RESET on the event queue), answer data on the old
+ * connection with RST, and take new ones. The host port of the new
+ * connection, or 0. */
+static uint32_t vs_across_snapshot(struct vdev *rx, struct vdev *tx, struct vdev *evt, uint32_t hp)
+{
+    vs_event[0] = 0xffffffffu;
+    evt->desc[0] =
+        (struct vring_desc){(uint64_t)(uintptr_t)vs_event, sizeof(vs_event), VIRTQ_DESC_F_WRITE, 0};
+    vdev_submit(evt, 0);
+    print("READY vsock-snapshot\n");
+    /* Long: the runner pauses, snapshots and restores meanwhile (a paused
+     * guest does not count). */
+    uint32_t len = 0;
+    bool got = false;
+    for (unsigned i = 0; i < 400 && !got; i++)
+        got = vdev_wait_used(evt, &len);
+    if (!got) {
+        fail("vsock: no event from the restored device");
+        return 0;
+    }
+    check(len == 4 && vs_event[0] == 0, "vsock: event used %u id %u, wanted TRANSPORT_RESET (0)", len,
+          vs_event[0]);
+    print("INFO vsock transport reset\n");
+    vs_send(tx, vs_cid, 6000, hp, VS_RW, 0, "stale", 0);
+    if (!vs_expect(rx, VS_RST, hp, 6000, NULL, NULL))
+        return 0;
+    return vs_accept_again(rx, tx);
+}
+
 static void test_vsock(void)
 {
     struct vdev d, q[3];
     vs_cid = cmdline_get_u64("cid", 3);
+    bool snap = cmdline_get_u64("snap", 0) != 0;
     if (!vdev_find(&d, VIRTIO_DEV_VSOCK)) {
         fail("no virtio-vsock");
         return;
@@ -363,10 +413,16 @@ static void test_vsock(void)
     if (!vs_expect(rx, VS_RW, hp, 6000, "ping", NULL))
         return;
     vs_send(tx, vs_cid, 6000, hp, VS_RW, 0, "pong", 0);
+    uint32_t port = 6000;
+    if (snap) {
+        port = 6001;
+        if (!(hp = vs_across_snapshot(rx, tx, &q[2], hp)))
+            return;
+    }
     /* The runner closes its end: SHUTDOWN, which we finish with RST. */
-    if (!vs_expect(rx, VS_SHUTDOWN, hp, 6000, NULL, NULL))
+    if (!vs_expect(rx, VS_SHUTDOWN, hp, port, NULL, NULL))
         return;
-    vs_send(tx, vs_cid, 6000, hp, VS_RST, 0, NULL, 0);
+    vs_send(tx, vs_cid, port, hp, VS_RST, 0, NULL, 0);
     print("INFO vsock host->guest done\n");
 
     /* Hostile: data for no connection, a foreign source CID (dropped

@@ -3,8 +3,8 @@
  * virtio-vsock against a fake guest and real unix sockets: the guest's
  * packets parsed from hostile chains (short, misaddressed, lying lengths,
  * unknown operations and connections, credit overruns), the CONNECT line
- * from hostile host clients, and credit-based flow control towards the
- * guest.
+ * from hostile host clients, credit-based flow control towards the
+ * guest, and the transport reset event after a restore.
  */
 #include "virtio_test.h"
 
@@ -311,6 +311,49 @@ static void test_reset_closes(void **state)
     assert_false(guest_recv(f, &h, NULL, 0)); /* the pending REQUEST went too */
 }
 
+/* An event-queue chain, run: the used length (VIRTIO_CHAIN_DEFER: kept). */
+static uint32_t event_chain(Fixture *f, uint32_t len, uint16_t flags)
+{
+    uint32_t junk = 0xdeadbeef;
+    guest_memory_write(&f->g.mem, RXBUF, &junk, sizeof(junk));
+    fg_desc(&f->g, 0, RXBUF, len, flags, 0);
+    fg_publish(&f->g, 0);
+    uint32_t r = run(f, VIRTIO_VSOCK_EVT);
+    if (r == VIRTIO_CHAIN_DEFER)
+        f->g.avail_idx--;
+    return r;
+}
+
+static void test_transport_reset_after_restore(void **state)
+{
+    Fixture *f = *state;
+    /* A running device has no event to give: the chain waits. */
+    assert_int_equal(event_chain(f, 4, VIRTQ_DESC_F_WRITE), VIRTIO_CHAIN_DEFER);
+    virtio_vsock_restored(f->vs);
+    /* Chains that cannot hold the event are used empty; the event waits
+     * for one that can. */
+    assert_int_equal(event_chain(f, 3, VIRTQ_DESC_F_WRITE), 0);
+    assert_int_equal(event_chain(f, 4, 0), 0);
+    assert_int_equal(counters(f).transport_resets, 0);
+    assert_int_equal(event_chain(f, 8, VIRTQ_DESC_F_WRITE), VIRTIO_VSOCK_EVENT_LEN);
+    uint32_t id = 1;
+    guest_memory_read(&f->g.mem, RXBUF, &id, sizeof(id));
+    assert_int_equal(id, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+    VirtioVsockCounters c = counters(f);
+    assert_int_equal(c.transport_resets, 1);
+    assert_int_equal(c.request_errors, 2);
+    /* Once. */
+    assert_int_equal(event_chain(f, 4, VIRTQ_DESC_F_WRITE), VIRTIO_CHAIN_DEFER);
+    /* Data for a connection the snapshotted device had: RST, not silence. */
+    guest_send(f, CID, 600, 1u << 30, VIRTIO_VSOCK_OP_RW, 0, "late", 4, 4, 65536, 0);
+    expect(f, VIRTIO_VSOCK_OP_RST, 1u << 30, 600);
+    /* A driver that resets the device after a restore starts clean. */
+    virtio_vsock_restored(f->vs);
+    virtio_vsock_reset(f->vs);
+    assert_int_equal(event_chain(f, 4, VIRTQ_DESC_F_WRITE), VIRTIO_CHAIN_DEFER);
+    assert_int_equal(counters(f).transport_resets, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +362,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_host_connect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_connect_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transport_reset_after_restore, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,6 +77,10 @@ typedef struct VcpuThread {
     Vcpu vcpu;
     pthread_t thread;
     bool started;
+    /* Ejected by the guest (vm.resize to fewer): the thread stays parked,
+     * its KVM vCPU kept for a later vm.resize to more (KVM cannot destroy
+     * one). Under the Vmm's lock. */
+    bool retired;
 } VcpuThread;
 
 struct Vmm {
@@ -88,8 +92,10 @@ struct Vmm {
     Vm vm;
     int kvm_fd;
     struct kvm_cpuid2 *cpuid;
-    VcpuThread *vcpus;
-    size_t n_vcpus;
+    VcpuThread *vcpus; /* room for max_vcpus */
+    size_t max_vcpus;
+    size_t n_vcpus;   /* the guest's: vCPUs 0 to n_vcpus - 1 */
+    size_t n_threads; /* started threads, retired ones included */
     Bus pio, mmio;
     X86BootSetup boot;
 
@@ -198,7 +204,7 @@ static void *vcpu_thread_main(void *arg)
 
     for (;;) {
         pthread_mutex_lock(&vmm->lock);
-        while (vmm->pause_requested && !vmm->stop_requested) {
+        while ((vmm->pause_requested || t->retired) && !vmm->stop_requested) {
             vmm->parked++;
             pthread_cond_broadcast(&vmm->cond);
             pthread_cond_wait(&vmm->cond, &vmm->lock);
@@ -238,7 +244,7 @@ static void *vcpu_thread_main(void *arg)
 
 static void kick_all(Vmm *vmm)
 {
-    for (size_t i = 0; i < vmm->n_vcpus; i++)
+    for (size_t i = 0; i < vmm->max_vcpus; i++)
         if (vmm->vcpus[i].started)
             pthread_kill(vmm->vcpus[i].thread, KICK_SIGNAL);
 }
@@ -250,22 +256,23 @@ static void stop_vcpus(Vmm *vmm)
     pthread_cond_broadcast(&vmm->cond);
     pthread_mutex_unlock(&vmm->lock);
     kick_all(vmm);
-    for (size_t i = 0; i < vmm->n_vcpus; i++) {
+    for (size_t i = 0; i < vmm->max_vcpus; i++) {
         if (vmm->vcpus[i].started) {
             pthread_join(vmm->vcpus[i].thread, NULL);
             vmm->vcpus[i].started = false;
         }
     }
+    vmm->n_threads = 0;
 }
 
 static void destroy_vcpus(Vmm *vmm)
 {
     stop_vcpus(vmm);
-    for (size_t i = 0; i < vmm->n_vcpus; i++)
+    for (size_t i = 0; i < vmm->max_vcpus; i++)
         vcpu_destroy(&vmm->vcpus[i].vcpu);
     free(vmm->vcpus);
     vmm->vcpus = NULL;
-    vmm->n_vcpus = 0;
+    vmm->n_vcpus = vmm->max_vcpus = 0;
 }
 
 /* Parks every vCPU outside KVM_RUN; returns when all are parked. */
@@ -276,7 +283,7 @@ static void pause_vcpus(Vmm *vmm)
     pthread_mutex_unlock(&vmm->lock);
     kick_all(vmm);
     pthread_mutex_lock(&vmm->lock);
-    while (vmm->parked < vmm->n_vcpus && !vmm->stop_requested)
+    while (vmm->parked < vmm->n_threads && !vmm->stop_requested)
         pthread_cond_wait(&vmm->cond, &vmm->lock);
     pthread_mutex_unlock(&vmm->lock);
 }
@@ -335,7 +342,8 @@ static int build_vm(Vmm *vmm)
     vmm->vcpus = calloc(cfg->cpus.max_vcpus, sizeof(*vmm->vcpus));
     if (!vmm->vcpus)
         return fail("out of memory");
-    for (size_t i = 0; i < cfg->cpus.max_vcpus; i++) {
+    vmm->max_vcpus = cfg->cpus.max_vcpus;
+    for (size_t i = 0; i < vmm->max_vcpus; i++) {
         vmm->vcpus[i].vmm = vmm;
         vmm->vcpus[i].vcpu.fd = -1;
     }
@@ -361,6 +369,7 @@ static int start_vcpus(Vmm *vmm, bool paused)
         if (r != 0)
             return fail("cannot start vCPU %zu thread: %s", i, strerror(r));
         vmm->vcpus[i].started = true;
+        vmm->n_threads++;
     }
     return 0;
 }
@@ -445,7 +454,7 @@ static void do_reboot(Vmm *vmm)
     teardown_vm(vmm);
     /* Devices first: their reset waits for requests still in flight, which
      * would otherwise land in the freshly cleared RAM. */
-    vmm_devices_reset(&vmm->devices);
+    vmm_devices_reset(&vmm->devices, vmm->cfg->cpus.boot_vcpus);
     int r = guest_memory_clear(&vmm->mem);
     if (r < 0) {
         post_request(vmm, REQ_FATAL, "cannot clear guest memory for the reboot");
@@ -557,6 +566,18 @@ static json_object *counters_json(Vmm *vmm)
     return o;
 }
 
+/* A removal is under way while the guest has not ejected every vCPU asked
+ * for, or has ejected one below the top that others keep in the count. */
+static bool vcpu_removal_pending(Vmm *vmm)
+{
+    if (cpu_hotplug_unplug_pending(vmm->devices.cpu_hotplug))
+        return true;
+    for (size_t i = 0; i < vmm->n_vcpus; i++)
+        if (vmm->vcpus[i].retired)
+            return true;
+    return false;
+}
+
 /* Cloud Hypervisor's vm.snapshot: {"destination_url": "file:///dir"}, on
  * a paused VM (docs/snapshot.md). */
 static int api_snapshot(Vmm *vmm, VmState state, json_object *args, char *errbuf, size_t errlen)
@@ -570,6 +591,10 @@ static int api_snapshot(Vmm *vmm, VmState state, json_object *args, char *errbuf
         return -EINVAL;
     if (state != VM_STATE_PAUSED)
         return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Paused", vm_state_names[state]);
+    /* The state file holds vCPUs 0 to n_vcpus - 1, all of them the guest's. */
+    if (vcpu_removal_pending(vmm))
+        return api_error(errbuf, errlen, -EBUSY,
+                         "a vCPU removal is under way (vm.resize): the guest has not ejected every vCPU asked for");
     emit(vmm, "vm", "snapshotting", NULL);
     SnapshotVm sv;
     Vcpu **vcpus;
@@ -683,63 +708,120 @@ static int config_with(Vmm *vmm, const char *section, const char *key, uint64_t 
     return r;
 }
 
-/* vm.resize's desired_vcpus: vCPUs n_vcpus to want - 1 are created, their
- * threads started (parked if the VM is paused) and announced to the guest
- * through the CPU hotplug controller; the guest brings them online with
- * INIT/SIPI like any CPU. The configuration's boot_vcpus follows, so a
- * reboot or a snapshot keeps them. vCPUs are never removed. */
+/* The guest's vCPU count changed: the configuration's boot_vcpus follows
+ * (so a reboot or a snapshot keeps it), and vm/resized says so. */
+static void vcpus_resized(Vmm *vmm, size_t n)
+{
+    char err[256];
+    VmConfig *next;
+    vmm->n_vcpus = n;
+    if (config_with(vmm, "cpus", "boot_vcpus", n, &next, err, sizeof(err)) == 0)
+        config_replace(vmm, next);
+    else
+        fprintf(stderr, "vmm: the configuration cannot follow %zu vCPUs: %s\n", n, err);
+    char num[16];
+    snprintf(num, sizeof(num), "%zu", n);
+    const char *props[] = {"vcpus", num, NULL};
+    emit(vmm, "vm", "resized", props);
+}
+
+static void set_retired(Vmm *vmm, size_t i, bool retired)
+{
+    pthread_mutex_lock(&vmm->lock);
+    vmm->vcpus[i].retired = retired;
+    pthread_cond_broadcast(&vmm->cond);
+    pthread_mutex_unlock(&vmm->lock);
+}
+
+/* vm.resize's desired_vcpus, as Cloud Hypervisor's:
+ * - more: vCPUs n_vcpus to want - 1 are created (or, ejected before, woken
+ *   again), their threads started (parked if the VM is paused) and
+ *   announced to the guest through the CPU hotplug controller; the guest
+ *   brings them online with INIT/SIPI like any CPU.
+ * - fewer: the guest is asked to eject vCPUs want to n_vcpus - 1 and the
+ *   call returns; the guest takes each CPU offline and runs its _EJ0, and
+ *   on_cpu_eject() parks it for good. The count drops (vm/resized) once
+ *   the top ones are gone.
+ * Either way a removal asked for before and not done yet is called off for
+ * the vCPUs below want. */
 static int resize_vcpus(Vmm *vmm, uint64_t want, char *errbuf, size_t errlen)
 {
-    if (want == vmm->n_vcpus)
-        return 0;
-    if (want < vmm->n_vcpus)
-        return api_error(errbuf, errlen, -EOPNOTSUPP,
-                         "desired_vcpus %" PRIu64
-                         ": the VM has %zu vCPUs and removing vCPUs is not supported",
-                         want, vmm->n_vcpus);
     if (want > vmm->cfg->cpus.max_vcpus)
         return api_error(errbuf, errlen, -EINVAL, "desired_vcpus %" PRIu64 " is more than --cpus max=%u",
                          want, vmm->cfg->cpus.max_vcpus);
-    VmConfig *next;
-    int r = config_with(vmm, "cpus", "boot_vcpus", want, &next, errbuf, errlen);
-    if (r < 0)
-        return r;
-    /* Every vCPU is made before any starts, so a failure changes nothing. */
+    for (size_t i = 0; i < want; i++)
+        cpu_hotplug_cancel_unplug(vmm->devices.cpu_hotplug, (uint32_t)i);
+    /* Every new vCPU is made before any starts, so a failure changes nothing. */
     size_t made = vmm->n_vcpus;
     for (; made < want; made++) {
+        if (vmm->vcpus[made].started)
+            continue; /* retired: its vCPU is still there */
         char err[256];
-        if (vcpu_create(&vmm->vcpus[made].vcpu, &vmm->vm, (uint32_t)made, vmm->cpuid, &next->cpus, err,
+        if (vcpu_create(&vmm->vcpus[made].vcpu, &vmm->vm, (uint32_t)made, vmm->cpuid, &vmm->cfg->cpus, err,
                         sizeof(err)) < 0) {
-            r = api_error(errbuf, errlen, -EIO, "vCPU %zu: %s", made, err);
-            break;
+            for (size_t k = vmm->n_vcpus; k < made; k++)
+                if (!vmm->vcpus[k].started)
+                    vcpu_destroy(&vmm->vcpus[k].vcpu);
+            return api_error(errbuf, errlen, -EIO, "vCPU %zu: %s", made, err);
         }
     }
-    size_t started = vmm->n_vcpus;
-    for (; r == 0 && started < want; started++) {
-        int e = pthread_create(&vmm->vcpus[started].thread, NULL, vcpu_thread_main, &vmm->vcpus[started]);
-        if (e != 0) {
-            r = api_error(errbuf, errlen, -e, "cannot start vCPU %zu thread: %s", started, strerror(e));
-            break;
+    int r = 0;
+    size_t n = vmm->n_vcpus;
+    for (size_t i = 0; i < want; i++) {
+        VcpuThread *t = &vmm->vcpus[i];
+        if (t->started && t->retired) {
+            set_retired(vmm, i, false);
+        } else if (!t->started) {
+            int e = pthread_create(&t->thread, NULL, vcpu_thread_main, t);
+            if (e != 0) {
+                r = api_error(errbuf, errlen, -e, "cannot start vCPU %zu thread: %s", i, strerror(e));
+                for (size_t k = i; k < want; k++)
+                    if (!vmm->vcpus[k].started)
+                        vcpu_destroy(&vmm->vcpus[k].vcpu);
+                break;
+            }
+            t->started = true;
+            vmm->n_threads++;
+        } else {
+            continue; /* running */
         }
-        vmm->vcpus[started].started = true;
-        cpu_hotplug_plug(vmm->devices.cpu_hotplug, (uint32_t)started);
-    }
-    while (made > started)
-        vcpu_destroy(&vmm->vcpus[--made].vcpu);
-    if (started == vmm->n_vcpus) {
-        vm_config_free(next);
-        free(next);
-        return r;
+        cpu_hotplug_plug(vmm->devices.cpu_hotplug, (uint32_t)i);
+        if (i + 1 > n)
+            n = i + 1;
     }
     /* What runs is what the configuration says, even after a failure. */
-    next->cpus.boot_vcpus = (uint8_t)started;
-    vmm->n_vcpus = started;
-    config_replace(vmm, next);
-    char n[16];
-    snprintf(n, sizeof(n), "%zu", vmm->n_vcpus);
-    const char *props[] = {"vcpus", n, NULL};
-    emit(vmm, "vm", "resized", props);
-    return r;
+    if (n != vmm->n_vcpus)
+        vcpus_resized(vmm, n);
+    if (r < 0)
+        return r;
+    for (size_t i = want; i < vmm->n_vcpus; i++) {
+        int e = vmm->vcpus[i].retired ? 0 : cpu_hotplug_request_unplug(vmm->devices.cpu_hotplug, (uint32_t)i);
+        if (e < 0 && e != -EALREADY)
+            return api_error(errbuf, errlen, -EIO, "vCPU %zu cannot be asked for: %s", i, strerror(-e));
+    }
+    return 0;
+}
+
+/* The guest ejected vCPUs (their _EJ0 wrote CEJ): each thread parks for
+ * good, kicked out of KVM_RUN where it idles as an offline CPU, and the
+ * count drops past the top ones. */
+static void on_cpu_eject(void *ctx, uint32_t events)
+{
+    (void)events;
+    Vmm *vmm = ctx;
+    uint32_t ejected[CPU_HOTPLUG_WORDS];
+    cpu_hotplug_take_ejected(vmm->devices.cpu_hotplug, ejected);
+    for (size_t i = 1; i < vmm->n_vcpus; i++) {
+        if (!(ejected[i / 32] & (1U << (i % 32))) || !vmm->vcpus[i].started)
+            continue;
+        set_retired(vmm, i, true);
+        pthread_kill(vmm->vcpus[i].thread, KICK_SIGNAL);
+    }
+    size_t n = vmm->n_vcpus;
+    while (n > 1 && vmm->vcpus[n - 1].retired)
+        n--;
+    if (n != vmm->n_vcpus)
+        vcpus_resized(vmm, n);
 }
 
 /* Cloud Hypervisor's vm.resize ({"desired_vcpus", "desired_ram",
@@ -1158,9 +1240,10 @@ int vmm_run(const VmConfig *cfg, const VmmOptions *opts)
         goto out;
     }
 
-    if (vmm->devices.hotplug &&
-        event_loop_add(vmm->loop, pci_hotplug_eject_fd(vmm->devices.hotplug), EPOLLIN, on_eject, vmm) < 0) {
-        fail("cannot watch the PCI hotplug controller");
+    if (event_loop_add(vmm->loop, pci_hotplug_eject_fd(vmm->devices.hotplug), EPOLLIN, on_eject, vmm) < 0 ||
+        event_loop_add(vmm->loop, cpu_hotplug_eject_fd(vmm->devices.cpu_hotplug), EPOLLIN, on_cpu_eject, vmm) <
+            0) {
+        fail("cannot watch the hotplug controllers");
         goto out;
     }
 

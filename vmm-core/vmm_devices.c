@@ -363,7 +363,7 @@ void vmm_devices_destroy(VmmDevices *d)
     memset(d, 0, sizeof(*d));
 }
 
-void vmm_devices_reset(VmmDevices *d)
+void vmm_devices_reset(VmmDevices *d, uint32_t n_vcpus)
 {
     if (d->serial)
         serial_reset(d->serial);
@@ -389,7 +389,7 @@ void vmm_devices_reset(VmmDevices *d)
     if (d->hotplug)
         pci_hotplug_reset(d->hotplug);
     if (d->cpu_hotplug)
-        cpu_hotplug_reset(d->cpu_hotplug);
+        cpu_hotplug_reset(d->cpu_hotplug, n_vcpus);
     if (d->pci)
         pci_bus_reset(d->pci);
     if (d->irq)
@@ -540,6 +540,8 @@ static void add_pci_counters(const VmmDevices *d, json_object *counters)
         cpu_hotplug_get_counters(d->cpu_hotplug, &c);
         json_object *o = json_object_new_object();
         add_u64(o, "plugs", c.plugs);
+        add_u64(o, "unplug_requests", c.unplug_requests);
+        add_u64(o, "ejects", c.ejects);
         add_u64(o, "bad_accesses", c.bad_accesses);
         json_object_object_add(counters, "cpu_hotplug", o);
     }

@@ -82,9 +82,10 @@ int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *
 void vmm_devices_destroy(VmmDevices *d);
 /* Installs the interrupt routing in a freshly created KVM VM (boot and reboot). */
 int vmm_devices_vm_created(VmmDevices *d, char *errbuf, size_t errlen);
-/* Back to power-on state for a guest reset (CMOS RAM survives, as on
- * hardware). Called after the old KVM VM is gone, before the new one. */
-void vmm_devices_reset(VmmDevices *d);
+/* Back to power-on state for a guest reset into n_vcpus vCPUs (CMOS RAM
+ * survives, as on hardware). Called after the old KVM VM is gone, before
+ * the new one. */
+void vmm_devices_reset(VmmDevices *d, uint32_t n_vcpus);
 void vmm_devices_power_button(VmmDevices *d);
 /* The serial pty path when --serial pty, else NULL. */
 const char *vmm_devices_serial_pty(const VmmDevices *d);

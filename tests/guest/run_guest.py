@@ -752,9 +752,11 @@ def case_power_button(vm, opts):
 
 
 def case_cpu_resize(vm, opts):
-    """vm.resize desired_vcpus: new vCPUs up to --cpus max, running or paused;
-    never fewer, never more than max; counters, configuration, vm.info and
-    vm/resized follow. (Linux bringing one online: the linux_hotplug case.)"""
+    """vm.resize desired_vcpus: new vCPUs up to --cpus max, running or paused,
+    never more than max; counters, configuration, vm.info and vm/resized
+    follow. Fewer is only asked of the guest: this one never ejects, so the
+    count stays until a resize up calls the removal off. (Linux bringing one
+    online and taking one away: the linux_hotplug case.)"""
     vm.start(opts.pvh, "test=powerbtn", cpus="boot=1,max=3", timeout=30)
     vm.wait_for(r"READY powerbtn", "the guest to arm the power button")
     for args, code in (({"desired_vcpus": 0}, "InvalidArgs"), ({"desired_vcpus": 4}, "InvalidArgs"),
@@ -765,7 +767,9 @@ def case_cpu_resize(vm, opts):
     if [k for k in vm.api("vm.counters") if k.startswith("vcpu")] != ["vcpu0"]:
         raise Failure("a refused vm.resize added a vCPU")
     vm.api("vm.resize", {"desired_vcpus": 2})
-    expect_api_error(vm, "vm.resize", {"desired_vcpus": 1}, "NotSupported")
+    vm.api("vm.resize", {"desired_vcpus": 1})  # asked; this guest never ejects
+    if vm.api("vm.info")["vcpus"] != 2:
+        raise Failure("vm.resize to 1 took a vCPU the guest did not eject")
     vm.api("vm.pause")
     vm.api("vm.resize", {"desired_vcpus": 3})
     vm.api("vm.resume")
@@ -774,7 +778,7 @@ def case_cpu_resize(vm, opts):
     info = vm.api("vm.info")
     print(f"INFO cpu_hotplug counters: {json.dumps(c.get('cpu_hotplug'))}")
     if [k for k in c if k.startswith("vcpu")] != ["vcpu0", "vcpu1", "vcpu2"] \
-            or c.get("cpu_hotplug") != {"plugs": 2, "bad_accesses": 0} \
+            or c.get("cpu_hotplug") != {"plugs": 2, "unplug_requests": 1, "ejects": 0, "bad_accesses": 0} \
             or info["config"]["cpus"]["boot_vcpus"] != 3 or info["config"]["cpus"]["max_vcpus"] != 3:
         raise Failure(f"after vm.resize to 3: counters {c}, cpus {info['config']['cpus']}")
     vm.api("vm.power-button")
@@ -783,6 +787,47 @@ def case_cpu_resize(vm, opts):
     resized = [p for s, e, p in vm.events() if s == "vm" and e == "resized"]
     if resized != [{"vcpus": "2"}, {"vcpus": "3"}]:
         raise Failure(f"vm/resized events {resized}, wanted vcpus 2 then 3")
+
+
+def case_cpu_unplug(vm, opts):
+    """vm.resize to fewer vCPUs: the guest is asked (CRM), ejects them (CEJ,
+    as its processors' _EJ0 would), their threads park for good and the count,
+    configuration, counters and vm/resized follow; a snapshot waits for the
+    ejects; a resize up brings an ejected vCPU back."""
+    vm.start(opts.elf, "test=cpuhp", cpus="boot=1,max=3", timeout=60)
+    vm.wait_for(r"READY cpuhp-add", "the guest to look for new vCPUs")
+    vm.api("vm.resize", {"desired_vcpus": 3})
+    vm.wait_for(r"READY cpuhp-remove", "the guest to see vCPUs 1 and 2")
+    vm.api("vm.pause")
+    vm.api("vm.resize", {"desired_vcpus": 1})
+    if vm.api("vm.info")["vcpus"] != 3:
+        raise Failure("vm.resize to 1 took vCPUs away before the guest ejected them")
+    expect_api_error(vm, "vm.snapshot", {"destination_url": f"file://{vm.work}"}, "InvalidState")
+    vm.api("vm.resume")
+    vm.wait_for(r"READY cpuhp-readd", "the guest to eject vCPUs 1 and 2")
+    deadline = time.monotonic() + 10
+    while vm.api("vm.info")["vcpus"] != 1:
+        if time.monotonic() > deadline:
+            raise Failure(f"vm.info vcpus {vm.api('vm.info')['vcpus']} 10 s after the ejects, wanted 1")
+        time.sleep(0.05)
+    c = vm.api("vm.counters")
+    info = vm.api("vm.info")
+    print(f"INFO cpu_hotplug counters: {json.dumps(c.get('cpu_hotplug'))}")
+    if [k for k in c if k.startswith("vcpu")] != ["vcpu0"] \
+            or c.get("cpu_hotplug") != {"plugs": 2, "unplug_requests": 2, "ejects": 2, "bad_accesses": 1} \
+            or info["config"]["cpus"]["boot_vcpus"] != 1:
+        raise Failure(f"after the ejects: counters {c}, cpus {info['config']['cpus']}")
+    # Paused with two parked for good: pause and resume wait for every thread.
+    vm.api("vm.pause")
+    vm.api("vm.resume")
+    vm.api("vm.resize", {"desired_vcpus": 2})
+    vm.wait_for(r"INFO cpuhp done", "the guest to see vCPU 1 again")
+    expect_clean_exit(vm)
+    expect_pass(vm, "cpuhp")
+    # The two ejects may be taken one at a time: 3, (2,) 1, then 2 again.
+    resized = [p.get("vcpus") for s, e, p in vm.events() if s == "vm" and e == "resized"]
+    if resized not in (["3", "1", "2"], ["3", "2", "1", "2"]):
+        raise Failure(f"vm/resized events with vcpus {resized}, wanted 3, (2,) 1, 2")
 
 
 def case_reboot(vm, opts, method):
@@ -1408,6 +1453,7 @@ CASES = {
     "usermode": case_usermode,
     "power-button": case_power_button,
     "cpu-resize": case_cpu_resize,
+    "cpu-unplug": case_cpu_unplug,
     "reboot-i8042": lambda vm, o: case_reboot(vm, o, "i8042"),
     "reboot-acpi": lambda vm, o: case_reboot(vm, o, "acpi"),
     "triple-fault": case_triple_fault,

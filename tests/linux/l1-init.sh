@@ -88,7 +88,7 @@ diag_vmm() {
 
 # The hotplug case's side in L1: hot-add QEMU's disk once L2 is ready, ask for
 # its removal once L2 has used it, wait for vmm to report the eject, then add
-# a vCPU.
+# a vCPU and take it away again.
 hotplug_l1() {
     sock=$1 log=$2 rcfile=$3 timeout=$4 events=$5 pidfile=$6
     if ! wait_for_line VMM-L2-HOTPLUG-READY "$log" "$timeout" "$rcfile"; then
@@ -114,6 +114,16 @@ hotplug_l1() {
         echo "VMM-L1-CHECK cpu-resize rc=$? $reply"
     else
         echo "VMM-L1-FAIL L2 not ready for the vCPU hotplug within ${timeout}s"
+    fi
+    # Fewer again: vmm asks, Linux offlines cpu2 and ejects it, vmm reports
+    # two vCPUs (vm/resized).
+    if wait_for_line VMM-L2-CPU-REMOVE-READY "$log" "$timeout" "$rcfile"; then
+        reply=$(/bin/vmm-api-call -t 20 "$sock" vm.resize '{"desired_vcpus":2}' 2>&1)
+        echo "VMM-L1-CHECK cpu-shrink rc=$? $reply"
+        wait_for_line '"resized".*"vcpus": *"2"' "$events" "$timeout" "$rcfile"
+        echo "VMM-L1-CHECK cpu-ejected rc=$? $(grep -o '"resized".*' "$events" | tr '\n' ' ')"
+    else
+        echo "VMM-L1-FAIL L2 not ready for the vCPU removal within ${timeout}s"
     fi
     echo "VMM-COUNTERS $(/bin/vmm-api-call -t 5 "$sock" vm.counters 2>&1)"
 }

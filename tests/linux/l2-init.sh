@@ -8,7 +8,8 @@
 #   hotplug:        load the virtio drivers, say ready, wait for the disk L1
 #                   hot-adds, mount it and read hello.txt, wait for it to be
 #                   ejected (L1 asks); then wait for the vCPU L1 adds, bring
-#                   it online, and power off.
+#                   it online, wait for it to go again (L1 asks for fewer),
+#                   and power off.
 #   snapshot:       load the virtio drivers, answer L1's commands on hvc0
 #                   (--console socket=) while L1 snapshots the VM and restores
 #                   it in a new vmm: ping (boot id, uptime, a 0.2 s sleep),
@@ -402,6 +403,21 @@ elif [ "$case_name" = hotplug ]; then
         check cpu-add FAIL "online $(cat $cpus/online), nproc $(nproc)"
     else
         check cpu-add PASS "online $(cat $cpus/online) nproc $(nproc) processors $(grep -c ^processor /proc/cpuinfo)"
+    fi
+    # Then L1 asks for two vCPUs again: the GED's eject request makes Linux
+    # take cpu2 offline and run its _EJ0; the cpu2 device goes away.
+    echo "VMM-L2-CPU-REMOVE-READY online=$(cat $cpus/online)"
+    n=0
+    while [ -e $cpus/cpu2 ] && [ "$n" -lt 600 ]; do
+        usleep 100000
+        n=$((n + 1))
+    done
+    if [ -e $cpus/cpu2 ]; then
+        check cpu-remove FAIL "cpu2 still there 60 s after ready (online $(cat $cpus/online))"
+    elif [ "$(cat $cpus/online)" != 0-1 ] || [ "$(nproc)" != 2 ]; then
+        check cpu-remove FAIL "online $(cat $cpus/online), nproc $(nproc)"
+    else
+        check cpu-remove PASS "online $(cat $cpus/online) nproc $(nproc) present $(cat $cpus/present)"
     fi
     echo "VMM-L2-POWEROFF reason=hotplug-done"
 elif [ "$case_name" = power-button ]; then

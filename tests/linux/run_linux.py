@@ -26,7 +26,9 @@ Cases:
                 and reads hello.txt; L1 asks vm.remove-device, acpiphp
                 ejects it, vmm reports vm/device-removed; then L2 (booted
                 with --cpus boot=2,max=3) gets a third vCPU from vm.resize
-                and brings it online; L2 powers off. Nested mode only.
+                and brings it online; a vm.resize back to two makes Linux
+                take cpu2 offline and eject it, vmm reports vm/resized;
+                L2 powers off. Nested mode only.
   snapshot      L2 boots with QEMU's disk, a console socket and a balloon;
                 L1 talks to it over hvc0, resizes the balloon, pauses and
                 snapshots it, stops that vmm, restores the snapshot in a new
@@ -96,8 +98,8 @@ SNAPSHOT_L1_CHECKS = ["snap-ping-before", "snap-disk-before", "snap-vsock-before
 SNAPSHOT_VSOCK_ANSWERS = {"snap-vsock-before": "VMM-VSOCK before ok", "snap-vsock-after": "VMM-VSOCK after ok",
                           "snap-vsock-rx": "VMM-VSOCK rx ok"}
 SNAPSHOT_BALLOONS = {"balloon-64": 64, "balloon-32": 32, "balloon-0": 0}
-HOTPLUG_L2_CHECKS = ["hotplug-add", "hotplug-remove", "cpu-add"]
-HOTPLUG_L1_CHECKS = ["hotplug-add", "hotplug-remove", "hotplug-ejected", "cpu-resize"]
+HOTPLUG_L2_CHECKS = ["hotplug-add", "hotplug-remove", "cpu-add", "cpu-remove"]
+HOTPLUG_L1_CHECKS = ["hotplug-add", "hotplug-remove", "hotplug-ejected", "cpu-resize", "cpu-shrink", "cpu-ejected"]
 
 
 class Skip(Exception):

@@ -7,6 +7,11 @@
  * own; the runner asks for its removal (vm.remove-device), the payload sees
  * the slot in PCID, ejects it through B0EJ as the slot's _EJ0 would, and
  * waits for the function to vanish from configuration space.
+ *
+ * test=cpuhp: ACPI vCPU hotplug the same way. The runner adds two vCPUs
+ * (vm.resize, at once or one by one), the payload finds them in CIN and CPR; the runner asks for
+ * their removal, the payload finds them in CRM and ejects each through CEJ
+ * as its processor's _EJ0 would; the runner adds one back.
  */
 #include "io.h"
 #include "payload.h"
@@ -19,6 +24,11 @@
 #define F_VERSION_1        (1ULL << 32)
 #define PATTERN_MULTIPLIER 0x9e3779b97f4a7c15ULL
 #define POLLS              2000000u /* port reads: seconds at this host's CPL0 speed */
+#define CPU_PORT           0xae20 /* PORT_CPU_HOTPLUG */
+#define CPU_CPR            0x00
+#define CPU_CIN            0x20
+#define CPU_CRM            0x40
+#define CPU_CEJ            0x60
 
 static struct {
     uint32_t type, reserved;
@@ -27,14 +37,25 @@ static struct {
 static uint64_t hp_data[64] __attribute__((aligned(4096)));
 static volatile uint8_t hp_status;
 
-static uint32_t wait_register(unsigned reg)
+/* The first non-zero value of a read-to-clear register, 0 after POLLS reads. */
+static uint32_t wait_port(uint16_t port)
 {
     for (unsigned i = 0; i < POLLS; i++) {
-        uint32_t v = inl((uint16_t)(HP_PORT + reg));
+        uint32_t v = inl(port);
         if (v)
             return v;
     }
     return 0;
+}
+
+/* A read-to-clear register's bits, gathered over reads until all of want
+ * came (the host may announce them one at a time) or POLLS reads passed. */
+static uint32_t wait_bits(uint16_t port, uint32_t want)
+{
+    uint32_t got = 0;
+    for (unsigned i = 0; i < POLLS && (got & want) != want; i++)
+        got |= inl(port);
+    return got;
 }
 
 static unsigned lowest_bit(uint32_t v)
@@ -73,7 +94,7 @@ void test_hotplug(void)
     check(!vdev_find(&d, VIRTIO_DEV_BLK), "a virtio-blk before vm.add-disk");
     print("READY hotplug-add\n");
 
-    uint32_t up = wait_register(HP_PCIU);
+    uint32_t up = wait_port(HP_PORT + HP_PCIU);
     check(up && !(up & (up - 1)) && !(up & 1), "PCIU 0x%x after vm.add-disk: wanted one slot", up);
     check(inl(HP_PORT + HP_PCIU) == 0, "reading PCIU did not clear it");
     unsigned slot = lowest_bit(up);
@@ -95,7 +116,7 @@ void test_hotplug(void)
     check(hp_blk(&d, 1, 1) == 0, "write to the hot-added disk failed");
     print("READY hotplug-io slot=%u\n", slot);
 
-    uint32_t down = wait_register(HP_PCID);
+    uint32_t down = wait_port(HP_PORT + HP_PCID);
     check(down == up, "PCID 0x%x after vm.remove-device, wanted 0x%x", down, up);
     vdev_reset(&d); /* as a driver lets go before the eject */
     outl(HP_PORT + HP_B0EJ, down);
@@ -106,4 +127,34 @@ void test_hotplug(void)
     check(pci_cf8_read32(slot, 0) == 0xffffffffu, "slot %u still answers after the eject", slot);
     check(!vdev_find(&d, VIRTIO_DEV_BLK), "a virtio-blk is still found after the eject");
     print("READY hotplug-gone\n");
+}
+
+void test_cpu_hotplug(void)
+{
+    /* Booted with one vCPU of three. Ejecting it, never asked for, changes
+     * nothing (the controller counts it). */
+    check(inl(CPU_PORT + CPU_CPR) == 1, "CPR0 0x%x at boot, wanted vCPU 0 alone", inl(CPU_PORT + CPU_CPR));
+    outl(CPU_PORT + CPU_CEJ, 1u);
+    check(inl(CPU_PORT + CPU_CPR) == 1, "the boot vCPU went away on an eject nobody asked for");
+    check(inl(CPU_PORT + CPU_CIN) == 0 && inl(CPU_PORT + CPU_CRM) == 0, "CIN0/CRM0 not clear at boot");
+    print("READY cpuhp-add\n");
+
+    uint32_t in = wait_bits(CPU_PORT + CPU_CIN, 0x6);
+    check(in == 0x6, "CIN0 0x%x after vm.resize to 3, wanted vCPUs 1 and 2", in);
+    check(inl(CPU_PORT + CPU_CPR) == 0x7, "CPR0 0x%x after vm.resize to 3", inl(CPU_PORT + CPU_CPR));
+    print("READY cpuhp-remove\n");
+
+    uint32_t rm = wait_bits(CPU_PORT + CPU_CRM, 0x6);
+    check(rm == 0x6, "CRM0 0x%x after vm.resize to 1, wanted vCPUs 1 and 2", rm);
+    check(inl(CPU_PORT + CPU_CRM) == 0, "reading CRM0 did not clear it");
+    /* Each processor's _EJ0 writes its own bit. */
+    outl(CPU_PORT + CPU_CEJ, 1u << 2);
+    outl(CPU_PORT + CPU_CEJ, 1u << 1);
+    check(inl(CPU_PORT + CPU_CPR) == 1, "CPR0 0x%x after the ejects, wanted vCPU 0 alone", inl(CPU_PORT + CPU_CPR));
+    print("READY cpuhp-readd\n");
+
+    in = wait_bits(CPU_PORT + CPU_CIN, 0x2);
+    check(in == 0x2, "CIN0 0x%x after vm.resize to 2, wanted vCPU 1", in);
+    check(inl(CPU_PORT + CPU_CPR) == 0x3, "CPR0 0x%x after vm.resize to 2", inl(CPU_PORT + CPU_CPR));
+    print("INFO cpuhp done\n");
 }

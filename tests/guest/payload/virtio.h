@@ -111,5 +111,6 @@ void snapshot_blk_tick(uint64_t tick);
 /* test=console and the other multi-queue device tests (virtio_device_tests.c). */
 bool run_virtio_device_test(const char *name);
 
-/* test=hotplug (hotplug_tests.c). */
+/* test=hotplug and test=cpuhp (hotplug_tests.c). */
 void test_hotplug(void);
+void test_cpu_hotplug(void);

@@ -515,6 +515,8 @@ bool run_virtio_test(const char *name)
         test_hostile();
     else if (!memcmp(name, "hotplug", 8))
         test_hotplug();
+    else if (!memcmp(name, "cpuhp", 6))
+        test_cpu_hotplug();
     else
         return run_virtio_device_test(name);
     return true;

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The CPU hotplug controller through its port-I/O registers, as the DSDT's
- * processor _STA methods and the GED's _EVT read them: vCPUs present from
- * boot, additions announced once (read to clear, one GED pulse each) in the
- * right word and bit, and hostile guest accesses (odd widths and offsets,
- * writes to the read-only registers) that change nothing but a counter.
+ * processor _STA and _EJ0 methods and the GED's _EVT use them: vCPUs
+ * present from boot, additions and removal requests announced once (read to
+ * clear, one GED pulse each) in the right word and bit, ejects taken only
+ * for vCPUs the host asked to remove, and hostile guest accesses (odd widths
+ * and offsets, writes to the read-only registers, ejects nobody asked for)
+ * that change nothing but a counter.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 
 #include "cpu_hotplug.h"
@@ -82,9 +85,73 @@ static void test_reset_drops_announcements(void **state)
 {
     Fixture *f = *state;
     cpu_hotplug_plug(f->h, 5);
-    cpu_hotplug_reset(f->h);
+    assert_int_equal(cpu_hotplug_request_unplug(f->h, 1), 0);
+    cpu_hotplug_reset(f->h, 3);
     assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CIN), 0);
-    assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CPR), 0x3 | 1u << 5);
+    assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CRM), 0);
+    assert_false(cpu_hotplug_unplug_pending(f->h));
+    /* The rebooted guest has exactly the vCPUs it boots with. */
+    assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CPR), 0x7);
+}
+
+static bool eject_signalled(Fixture *f)
+{
+    struct pollfd p = {.fd = cpu_hotplug_eject_fd(f->h), .events = POLLIN};
+    return poll(&p, 1, 0) == 1;
+}
+
+static void test_unplug_and_eject(void **state)
+{
+    Fixture *f = *state;
+    uint32_t ej[CPU_HOTPLUG_WORDS];
+    cpu_hotplug_plug(f->h, 40);
+    (void)dev_in32(f->dev, CPU_HOTPLUG_CIN + 4);
+    unsigned raises = f->irq.raises;
+    assert_int_equal(cpu_hotplug_request_unplug(f->h, 1), 0);
+    assert_int_equal(cpu_hotplug_request_unplug(f->h, 40), 0);
+    assert_int_equal(f->irq.raises, raises + 2);
+    assert_int_equal(cpu_hotplug_request_unplug(f->h, 1), -EALREADY);
+    assert_int_equal(cpu_hotplug_request_unplug(f->h, 7), -ENOENT);
+    assert_int_equal(cpu_hotplug_request_unplug(f->h, CPU_HOTPLUG_MAX_VCPUS), -ENOENT);
+    assert_int_equal(f->irq.raises, raises + 2);
+    assert_true(cpu_hotplug_unplug_pending(f->h));
+    assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CRM), 1u << 1);
+    assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CRM), 0); /* read to clear */
+    assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CRM + 4), 1u << 8);
+    /* The boot vCPU was not asked for: its eject changes nothing. */
+    dev_out32(f->dev, CPU_HOTPLUG_CEJ, 1u << 0);
+    assert_int_equal(counters(f).bad_accesses, 1);
+    assert_false(eject_signalled(f));
+    /* vCPU 1's eject (with a stray bit for vCPU 3): taken, signalled once. */
+    dev_out32(f->dev, CPU_HOTPLUG_CEJ, 1u << 1 | 1u << 3);
+    assert_int_equal(counters(f).bad_accesses, 2);
+    assert_int_equal(counters(f).ejects, 1);
+    assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CPR), 0x1);
+    assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CEJ), 0);
+    assert_true(eject_signalled(f));
+    cpu_hotplug_take_ejected(f->h, ej);
+    assert_int_equal(ej[0], 1u << 1);
+    assert_int_equal(ej[1], 0);
+    assert_false(eject_signalled(f));
+    assert_true(cpu_hotplug_unplug_pending(f->h)); /* vCPU 40 still */
+    /* Ejected once: a second eject is one nobody asked for. */
+    dev_out32(f->dev, CPU_HOTPLUG_CEJ, 1u << 1);
+    assert_int_equal(counters(f).bad_accesses, 3);
+    /* Called off: the guest's late eject is refused, the vCPU stays. */
+    cpu_hotplug_cancel_unplug(f->h, 40);
+    assert_false(cpu_hotplug_unplug_pending(f->h));
+    dev_out32(f->dev, CPU_HOTPLUG_CEJ + 4, 1u << 8);
+    assert_int_equal(counters(f).bad_accesses, 4);
+    assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CPR + 4), 1u << 8);
+    cpu_hotplug_take_ejected(f->h, ej);
+    assert_int_equal(ej[0] | ej[1], 0);
+    CpuHotplugCounters c = counters(f);
+    assert_int_equal(c.unplug_requests, 2);
+    assert_int_equal(c.ejects, 1);
+    /* Added again after its eject: present and announced as any new one. */
+    cpu_hotplug_plug(f->h, 1);
+    assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CPR), 0x3);
+    assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CIN), 1u << 1);
 }
 
 static void test_hostile_accesses(void **state)
@@ -92,7 +159,8 @@ static void test_hostile_accesses(void **state)
     Fixture *f = *state;
     cpu_hotplug_plug(f->h, 4);
     uint8_t b[4] = {0xff, 0xff, 0xff, 0xff};
-    /* Writes to any register, any width: counted, nothing changes. */
+    /* Writes to any register, any width: counted, nothing changes (an
+     * eject with none asked for included). */
     for (uint32_t off = 0; off < CPU_HOTPLUG_PIO_LEN; off += 4)
         f->dev->write(f->dev->opaque, off, b, 4);
     f->dev->write(f->dev->opaque, 1, b, 1);
@@ -128,6 +196,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_boot_vcpus_present, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plug_announced_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_drops_announcements, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unplug_and_eject, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_accesses, setup, teardown),
         cmocka_unit_test(test_too_many_present),
     };

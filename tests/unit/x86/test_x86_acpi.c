@@ -331,7 +331,8 @@ static void test_dsdt_contents(void **state)
 
 /* Processor devices and the CPU hotplug controller's region appear only
  * when vCPUs can be added (max above boot), one device per possible vCPU,
- * each with the MADT entry of its vCPU enabled as _MAT. */
+ * each with the MADT entry of its vCPU enabled as _MAT and an _EJ0 (the PCI
+ * slots have theirs: 31), and the GED reads the removal requests. */
 static void test_dsdt_cpu_hotplug(void **state)
 {
     (void)state;
@@ -348,7 +349,19 @@ static void test_dsdt_cpu_hotplug(void **state)
         for (const uint8_t *p = d; (p = find_bytes(p, n - (size_t)(p - d), hid, sizeof(hid))); p++)
             devices++;
         assert_int_equal(devices, hotplug ? cases[i][1] : 0);
+        size_t ej0 = 0;
+        for (const uint8_t *p = d; (p = find_bytes(p, n - (size_t)(p - d), "_EJ0", 4)); p++)
+            ej0++;
+        assert_int_equal(ej0, 31 + (hotplug ? cases[i][1] : 0));
         assert_int_equal(find_bytes(d, n, "CPST", 4) != NULL, hotplug);
+        /* CRM0 twice (the field and the _EVT's read), CEJ0 in the field and each _EJ0. */
+        size_t crm = 0, cej = 0;
+        for (const uint8_t *p = d; (p = find_bytes(p, n - (size_t)(p - d), "CRM0", 4)); p++)
+            crm++;
+        for (const uint8_t *p = d; (p = find_bytes(p, n - (size_t)(p - d), "CEJ0", 4)); p++)
+            cej++;
+        assert_int_equal(crm, hotplug ? 2 : 0);
+        assert_int_equal(cej, hotplug ? 1 + cases[i][1] : 0);
         assert_int_equal(find_bytes(d, n, mat2, sizeof(mat2)) != NULL, hotplug && cases[i][1] > 2);
         /* The GED is there either way: PCI hotplug uses it. */
         assert_non_null(find_bytes(d, n, "GED0", 4));

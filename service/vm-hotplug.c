@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * AddDisk, AddNet and RemoveDevice: devices hot-plugged into a running VM;
- * ResizeVCPUs: vCPUs added to it.
+ * ResizeVCPUs: vCPUs added to it or taken away.
  * vmmd opens the image or tap as at Start (the VMM cannot: it runs
  * unprivileged) and sends the descriptors with vm.add-disk / vm.add-net;
  * the stored definition follows each change, so the next Start has the
@@ -98,37 +98,44 @@ typedef struct Resizing {
     uint32_t vcpus;
 } Resizing;
 
+int vm_vcpus_changed(Vm *vm, uint32_t vcpus)
+{
+    if (vcpus == vm->vcpus)
+        return 0;
+    _cleanup_json_ json_object *doc = definition(vm);
+    json_object *cpus = NULL, *max = NULL;
+    if (!doc || !json_object_object_get_ex(doc, "cpus", &cpus) || !json_object_is_type(cpus, json_type_object) ||
+        !json_object_object_get_ex(cpus, "max_vcpus", &max))
+        return -ENOMEM;
+    /* The VMM's word, within what the definition allows. */
+    if (vcpus == 0 || vcpus > (uint64_t)json_object_get_int64(max))
+        return -ERANGE;
+    json_object_object_add(cpus, "boot_vcpus", json_object_new_uint64(vcpus));
+    int r = commit_definition(vm, doc);
+    if (r < 0)
+        return r;
+    vm->vcpus = vcpus;
+    (void)sd_bus_emit_properties_changed(vm->manager->bus, vm->path, VMM_VM_INTERFACE, "VCPUs", NULL);
+    return 0;
+}
+
 static void on_vcpus_resized(int error, const char *code, const char *message, json_object *result,
                              void *userdata)
 {
     Resizing *z = userdata;
     Vm *vm = z->vm;
     (void)result;
+    /* More vCPUs run in the guest once the VMM answers; fewer only once the
+     * guest ejected them (vm/resized, vm_vcpus_changed()). */
+    int r = error < 0 || z->vcpus < vm->vcpus ? 0 : vm_vcpus_changed(vm, z->vcpus);
     if (error < 0)
         vm_reply_failed(vm, z->call, "vm.resize", error, code, message);
-    else {
-        /* The vCPUs run in the guest now: the definition boots with them. */
-        _cleanup_json_ json_object *doc = definition(vm);
-        json_object *cpus = NULL;
-        int r = doc && json_object_object_get_ex(doc, "cpus", &cpus) &&
-                        json_object_is_type(cpus, json_type_object)
-                    ? 0
-                    : -ENOMEM;
-        if (r == 0) {
-            json_object_object_add(cpus, "boot_vcpus", json_object_new_uint64(z->vcpus));
-            r = commit_definition(vm, doc);
-        }
-        if (r < 0)
-            (void)sd_bus_reply_method_errorf(
-                z->call, VMM_ERROR_VMM_FAILED,
-                "VM %s: it runs %u vCPUs, but the definition cannot be saved: %s", vm->name, z->vcpus,
-                strerror(-r));
-        else {
-            vm->vcpus = z->vcpus;
-            (void)sd_bus_emit_properties_changed(vm->manager->bus, vm->path, VMM_VM_INTERFACE, "VCPUs", NULL);
-            (void)sd_bus_reply_method_return(z->call, NULL);
-        }
-    }
+    else if (r < 0)
+        (void)sd_bus_reply_method_errorf(z->call, VMM_ERROR_VMM_FAILED,
+                                         "VM %s: it runs %u vCPUs, but the definition cannot be saved: %s",
+                                         vm->name, z->vcpus, strerror(-r));
+    else
+        (void)sd_bus_reply_method_return(z->call, NULL);
     sd_bus_message_unref(z->call);
     free(z);
 }
@@ -142,7 +149,7 @@ int vm_resize_vcpus(Vm *vm, sd_bus_message *m, sd_bus_error *error)
     if (vcpus == 0)
         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "a VM needs at least one vCPU");
     if (!live(vm))
-        return not_live(vm, "add vCPUs to", error);
+        return not_live(vm, "resize the vCPUs of", error);
     _cleanup_json_ json_object *doc = definition(vm);
     json_object *cpus = NULL, *max = NULL;
     if (!doc || !json_object_object_get_ex(doc, "cpus", &cpus) ||
@@ -152,9 +159,6 @@ int vm_resize_vcpus(Vm *vm, sd_bus_message *m, sd_bus_error *error)
         return sd_bus_error_setf(error, VMM_ERROR_INVALID_CONFIG,
                                  "VM %s: %u vCPUs is more than its cpus.max_vcpus (%" PRId64 ")", vm->name,
                                  vcpus, json_object_get_int64(max));
-    if (vcpus < vm->vcpus)
-        return sd_bus_error_setf(error, VMM_ERROR_NOT_SUPPORTED,
-                                 "VM %s runs %u vCPUs; removing vCPUs is not supported", vm->name, vm->vcpus);
     _cleanup_json_ json_object *args = json_object_new_object();
     Resizing *z = calloc(1, sizeof(*z));
     if (!args || !z || json_object_object_add(args, "desired_vcpus", json_object_new_uint64(vcpus)) < 0) {

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -116,6 +117,21 @@ static void apply_event(Vm *vm, const char *source, const char *event, json_obje
         json_object *id = NULL;
         if (props && json_object_object_get_ex(props, "id", &id) && json_object_is_type(id, json_type_string))
             vm_device_removed(vm, json_object_get_string(id));
+    } else if (strcmp(event, "resized") == 0) {
+        /* vCPUs the guest ejected after ResizeVCPUs asked for fewer. */
+        json_object *n = NULL;
+        char *end = NULL;
+        unsigned long v = 0;
+        if (props && json_object_object_get_ex(props, "vcpus", &n) && json_object_is_type(n, json_type_string))
+            v = strtoul(json_object_get_string(n), &end, 10);
+        int r = !end || *end || v > UINT32_MAX ? -EINVAL : vm_vcpus_changed(vm, (uint32_t)v);
+        /* A count out of range is the VMM's junk (debug only, as other
+         * junk); a definition that cannot be saved is vmmd's problem. */
+        if (r == -EINVAL || r == -ERANGE)
+            log_debug("VM %s: vm/resized without a usable vCPU count ignored", vm->name);
+        else if (r < 0)
+            log_warning("VM %s: runs %lu vCPUs, but the definition cannot be saved: %s", vm->name, v,
+                        strerror(-r));
     } else if (strcmp(event, "crashed") == 0) {
         json_object *reason = NULL;
         vm->crash_reported = true;

@@ -130,8 +130,13 @@ int vm_query(Vm *vm, sd_bus_message *m, const char *action, sd_bus_error *error)
  * eject it. vm_device_removed() drops an ejected device (vm/device-removed)
  * from the definition. */
 int vm_add_disk(Vm *vm, sd_bus_message *m, sd_bus_error *error);
-/* ResizeVCPUs(u): vm.resize desired_vcpus; the definition's boot_vcpus follows. */
+/* ResizeVCPUs(u): vm.resize desired_vcpus. More vCPUs: the definition's
+ * boot_vcpus follows the VMM's answer; fewer: the guest is asked to eject
+ * them, and vm_vcpus_changed() follows its vm/resized events. */
 int vm_resize_vcpus(Vm *vm, sd_bus_message *m, sd_bus_error *error);
+/* The VMM runs vcpus vCPUs now: the definition's boot_vcpus, Config and
+ * VCPUs follow. -ERANGE for 0 or more than the definition's max_vcpus. */
+int vm_vcpus_changed(Vm *vm, uint32_t vcpus);
 int vm_add_net(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 int vm_remove_device(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 void vm_device_removed(Vm *vm, const char *id);

@@ -41,7 +41,7 @@ static void help(void)
            "  counters NAME                 the VMM's counters (JSON)\n"
            "  console NAME                  attach to the serial console; Ctrl-] leaves\n"
            "  balloon NAME SIZE             set the balloon's target (bytes, or with K/M/G suffix)\n"
-           "  vcpus NAME COUNT              add vCPUs to the running VM, up to its --cpus max\n"
+           "  vcpus NAME COUNT              add vCPUs up to its --cpus max, or ask the guest to eject some\n"
            "  snapshot NAME DIR             write the paused VM's state into DIR, <state-dir>/snapshots/NAME/X\n"
            "  restore NAME DIR              start the stopped VM from its snapshot in DIR (paused)\n"
            "  add-disk NAME DISK            hot-plug a disk: --disk syntax (path=IMG,readonly=on,...)\n"

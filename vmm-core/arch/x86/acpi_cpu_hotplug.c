@@ -21,6 +21,21 @@ static void register_name(char out[24], const char *reg, uint32_t word)
     snprintf(out, 24, "\\_SB.%s%u", reg, word);
 }
 
+/* Opens If (And(<reg or Local<local>>, vCPU index's bit)); close it with
+ * aml_end(b, returned). */
+static size_t if_vcpu_bit(AmlBuf *b, const char *reg, unsigned local, uint32_t index)
+{
+    size_t cond = aml_if_begin(b);
+    aml_and(b);
+    if (reg)
+        aml_namestring(b, reg);
+    else
+        aml_local(b, local);
+    aml_integer(b, 1ULL << (index % 32));
+    aml_no_target(b);
+    return cond;
+}
+
 void acpi_cpu_hotplug_devices(AmlBuf *b, uint32_t max_vcpus)
 {
     static const AmlFieldUnit regs[] = {
@@ -48,11 +63,7 @@ void acpi_cpu_hotplug_devices(AmlBuf *b, uint32_t max_vcpus)
         aml_name(b, "_MAT");
         aml_buffer(b, mat, sizeof(mat));
         size_t m = aml_method_begin(b, "_STA", 0);
-        size_t cond = aml_if_begin(b);
-        aml_and(b);
-        aml_namestring(b, reg);
-        aml_integer(b, 1ULL << (i % 32));
-        aml_no_target(b);
+        size_t cond = if_vcpu_bit(b, reg, 0, i);
         aml_return(b);
         aml_integer(b, STA_PRESENT_ENABLED);
         aml_end(b, cond);
@@ -83,11 +94,7 @@ static void notify_word(AmlBuf *b, const char *reg_prefix, uint32_t word, uint32
     for (uint32_t i = word * 32; i < max_vcpus && i < (word + 1) * 32; i++) {
         char name[24];
         processor_name(name, "\\_SB.", i);
-        size_t cond = aml_if_begin(b);
-        aml_and(b);
-        aml_local(b, local);
-        aml_integer(b, 1ULL << (i % 32));
-        aml_no_target(b);
+        size_t cond = if_vcpu_bit(b, NULL, local, i);
         aml_notify(b);
         aml_namestring(b, name);
         aml_integer(b, value);

@@ -102,13 +102,15 @@ int vm_vcpus_changed(Vm *vm, uint32_t vcpus)
 {
     if (vcpus == vm->vcpus)
         return 0;
+    if (vcpus == 0)
+        return -ERANGE;
     _cleanup_json_ json_object *doc = definition(vm);
     json_object *cpus = NULL, *max = NULL;
     if (!doc || !json_object_object_get_ex(doc, "cpus", &cpus) || !json_object_is_type(cpus, json_type_object) ||
         !json_object_object_get_ex(cpus, "max_vcpus", &max))
         return -ENOMEM;
     /* The VMM's word, within what the definition allows. */
-    if (vcpus == 0 || vcpus > (uint64_t)json_object_get_int64(max))
+    if (vcpus > (uint64_t)json_object_get_int64(max))
         return -ERANGE;
     json_object_object_add(cpus, "boot_vcpus", json_object_new_uint64(vcpus));
     int r = commit_definition(vm, doc);

@@ -81,6 +81,14 @@ JUNK = [
     b'{"source": "hostile", "event": "x", "timestamp": "now", "properties": [1]}',
     b'{"source": "hostile", "event": "x", "properties": {' + b",".join(b'"k%d": %d' % (i, i) for i in range(500)) + b"}}",
     b"",
+    # vCPU counts vmmd must not write into the definition: 0, above max_vcpus, past 32 bits, not numbers.
+    b'{"source": "vm", "event": "resized", "properties": {"vcpus": "0"}}',
+    b'{"source": "vm", "event": "resized", "properties": {"vcpus": "9"}}',
+    b'{"source": "vm", "event": "resized", "properties": {"vcpus": "4294967297"}}',
+    b'{"source": "vm", "event": "resized", "properties": {"vcpus": "-1"}}',
+    b'{"source": "vm", "event": "resized", "properties": {"vcpus": "1x"}}',
+    b'{"source": "vm", "event": "resized", "properties": {"vcpus": 1}}',
+    b'{"source": "vm", "event": "resized"}',
 ]
 # On the API connection, replies to requests that were never made and events of the wrong shape.
 API_JUNK = [

@@ -76,7 +76,8 @@ def last_spam_report(env, name):
 def case_hostile_vmm(env, opts):
     c = rawbus.Connection(env.address)
     fake = lambda mode: {"payload": {"kernel": opts.payload, "cmdline": f"hostile={mode}"},  # noqa: E731
-                         "memory": {"size": 32 << 20}, "console": {"mode": "Off"}}
+                         "memory": {"size": 32 << 20}, "console": {"mode": "Off"},
+                         "cpus": {"boot_vcpus": 2, "max_vcpus": 4}}
 
     # The bystander: a real guest ticking on its serial file for the whole case.
     serial = os.path.join(env.tmp, "good.serial")
@@ -125,6 +126,10 @@ def case_hostile_vmm(env, opts):
     T.check(records / secs >= 1000, f"the fake VMM sent only {records / secs:.0f} records/s")
     T.check(all(v < BOUND for v in worst.values()), f"vmmd answered too slowly during the flood: {worst}")
     T.check(prop(c, spam, "State") == "running", "the flooding VM is not running")
+    # vm/resized with counts out of 1..max_vcpus or not counts at all: the definition keeps its 2.
+    cpus = json.loads(prop(c, spam, "Config"))["cpus"]
+    T.check((cpus["boot_vcpus"], prop(c, spam, "VCPUs")) == (2, 2),
+            f"junk vm/resized events changed the spamming VM's vCPUs: {cpus}, VCPUs {prop(c, spam, 'VCPUs')}")
     T.check(ticks() > before + 100, f"the real guest stalled during the flood: {before} -> {ticks()} ticks")
     r = c.call(spam, VM, "PowerOff", timeout=30)
     T.check(r.error is None and wait_state(c, spam, ("shutdown",)) == "shutdown",

@@ -11,8 +11,8 @@ packages=(
     qemu-system-x86 busybox-static lz4 e2fsprogs
     # the dbus suite: a private dbus-daemon, busctl (systemd), gdbus (error names), a real polkitd
     dbus-daemon systemd libglib2.0-bin polkitd
-    # guest suite: virtio-net in a network namespace; the ACPI tables checked by iasl
-    iproute2 acpica-tools
+    # guest suite: virtio-net in a network namespace; the ACPI and SMBIOS tables checked by iasl and dmidecode
+    iproute2 acpica-tools dmidecode
     # the fuzz suite: clang and its libFuzzer/sanitizer runtimes
     clang libclang-rt-14-dev
 )

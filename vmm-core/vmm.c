@@ -40,6 +40,7 @@
 #include "net.h"
 #include "pci_hotplug.h"
 #include "platform.h"
+#include "smbios.h"
 #include "snapshot.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -332,6 +333,9 @@ static int build_vm(Vmm *vmm)
     };
     uint64_t rsdp = 0;
     if (!vmm->restoring && acpi_build_tables(&vmm->mem, &platform, &rsdp, err, sizeof(err)) < 0)
+        return fail("%s", err);
+    if (!vmm->restoring &&
+        smbios_write_tables(&vmm->mem, cfg->has_platform ? &cfg->platform : NULL, err, sizeof(err)) < 0)
         return fail("%s", err);
     if (!vmm->restoring && x86_load_payload(&vmm->mem, &cfg->payload, rsdp, &vmm->boot, err, sizeof(err)) < 0)
         return fail("%s", err);

@@ -426,6 +426,28 @@ def case_boot(vm, opts, flavour):
     expect_events(vm, "vm/booted", "vm/shutdown")
 
 
+def case_smbios(vm, opts):
+    """--platform serial_number, uuid and oem_strings reach the guest as SMBIOS
+    3.0 tables it finds where Linux looks (0xf0000-0xfffff); a UUID that is
+    not one stops the VMM before the guest runs."""
+    uuid = "1e8aa28a-435d-4027-87f4-40dceff1fa0a"
+    vm.start(opts.elf, "test=smbios", extra=["--platform", f"serial_number=SN-4711,uuid={uuid},oem_strings=[one,two]"])
+    expect_clean_exit(vm)
+    expect_pass(vm, "smbios")
+    # SMBIOS 2.6+ stores the UUID's first three fields little-endian.
+    raw = bytes.fromhex(uuid.replace("-", ""))
+    stored = (raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]).hex()
+    want = ["INFO smbios system vendor=vmm product=vmm serial=SN-4711 uuid=" + stored,
+            "INFO smbios oem 1=one", "INFO smbios oem 2=two"]
+    got = [l for l in vm.lines() if l.startswith("INFO smbios ") and "entry point" not in l]
+    if got != want:
+        raise Failure(f"the guest read {got}, wanted {want}")
+    p = subprocess.run([opts.vmm, "--kernel", opts.elf, "--platform", "uuid=1-2-3"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=20)
+    if p.returncode == 0 or "uuid=1-2-3 is not a UUID" not in p.stderr:
+        raise Failure(f"--platform uuid=1-2-3: exit {p.returncode}, stderr {p.stderr.strip()!r}")
+
+
 def case_serial(vm, opts, mode, want_input):
     cmdline = f"test=serial input={1 if want_input else 0}"
     vm.start(opts.elf, cmdline, serial=mode, stdin_pipe=(mode == "tty" and want_input))
@@ -1439,6 +1461,7 @@ CASES = {
     "boot-elf": lambda vm, o: case_boot(vm, o, "elf"),
     "boot-pvh": lambda vm, o: case_boot(vm, o, "pvh"),
     "boot-bzimage": lambda vm, o: case_boot(vm, o, "bzimage"),
+    "smbios": case_smbios,
     "serial-tty": lambda vm, o: case_serial(vm, o, "tty", False),
     "serial-tty-input": lambda vm, o: case_serial(vm, o, "tty", True),
     "serial-file": lambda vm, o: case_serial(vm, o, "file", False),

@@ -5,8 +5,8 @@
 # libraries resolve (vmm --version), then boots the L2 guest once per case and
 # reports how vmm exited. run_linux.py on the host reads the VMM-* lines.
 # /vmmtest.conf (written by run_linux.py) sets CASES, L1_MODULES, L2_CMDLINE,
-# L2_MEMORY, VMM_TIMEOUT (one vmm run), WAIT_TIMEOUT (L2 ready for the power
-# button), EXIT_TIMEOUT (vmm exit after the press), VMM_LIBRARY_PATH, and
+# L2_MEMORY, L2_PLATFORM (--platform), VMM_TIMEOUT (one vmm run),
+# WAIT_TIMEOUT (L2 ready for the power button), EXIT_TIMEOUT (vmm exit after the press), VMM_LIBRARY_PATH, and
 # for the virtio case VIRTIO_TOKEN, VIRTIO_MAC and VIRTIO_WAIT_TIMEOUT (the
 # power-button wait, which there includes the device checks), for the
 # snapshot case SNAPSHOT_L2_MEMORY.
@@ -272,7 +272,7 @@ run_case() {
             --kernel "$kernel" --initramfs /l2/initramfs.cpio \
             --cmdline "$cmdline" \
             --cpus "$cpus" --memory "size=$memory" \
-            --serial tty --console "$console" "$@" \
+            --serial tty --console "$console" --platform "$L2_PLATFORM" "$@" \
             --api-socket "path=$sock" \
             --event-monitor "path=/tmp/events-$c.json" </dev/null 2>&1 &
         echo $! > "$pidfile"

@@ -42,6 +42,10 @@ for word in $(cat /proc/cmdline); do
 done
 
 echo "VMM-L2-OK uname=$(uname -r) cpus=$(nproc) case=$case_name uptime=$(cut -d' ' -f1 /proc/uptime)"
+# What Linux read from vmm's SMBIOS tables (--platform serial_number, uuid).
+dmi=/sys/class/dmi/id
+echo "VMM-L2-DMI vendor=$(cat $dmi/sys_vendor) product=$(cat $dmi/product_name)" \
+    "serial=$(cat $dmi/product_serial) uuid=$(cat $dmi/product_uuid)"
 
 # A guest whose timer interrupts do not arrive hangs here, and says so.
 echo "VMM-L2-SLEEP 0.3s"

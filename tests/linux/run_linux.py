@@ -81,6 +81,10 @@ VIRTIO_BALLOON_PAGES = 64 * 1024 * 1024 // 4096
 # What the virtio case's device checks may add to the bounds, seconds.
 VIRTIO_EXTRA_S = 60
 L2_CMDLINE = "console=ttyS0 panic=-1 reboot=k"
+# Every L2 gets SMBIOS strings; it prints what Linux's DMI code read back.
+L2_SERIAL = "vmm-l2-serial"
+L2_UUID = "5a3d7c1e-8f21-4b6a-9c0d-2e4f6a8b0c1d"
+L2_PLATFORM = f"serial_number={L2_SERIAL},uuid={L2_UUID}"
 L2_MEMORY = "512M"
 L2_CPUS = 2
 CASES = ["boot", "boot-pvh", "power-button", "virtio", "hotplug", "snapshot"]
@@ -434,6 +438,7 @@ def build_l1_initramfs(path, busybox, vmm, api_call, moddir, l2_kernel, l2_vmlin
         "CASES": " ".join(cases),
         "L1_MODULES": " ".join(modules),
         "L2_CMDLINE": args.l2_cmdline,
+        "L2_PLATFORM": L2_PLATFORM,
         "L2_MEMORY": L2_MEMORY,
         "SNAPSHOT_L2_MEMORY": SNAPSHOT_L2_MEMORY,
         "VMM_TIMEOUT": str(args.vmm_timeout),
@@ -702,7 +707,7 @@ def run_direct(args, cases, vmlinuz, vmlinux, moddir, busybox, workdir):
         cmd = [args.vmm, "--kernel", kernel, "--initramfs", l2_cpio,
                "--cmdline", f"{args.l2_cmdline} vmmtest={c}",
                "--cpus", f"boot={L2_CPUS}", "--memory", f"size={L2_MEMORY}",
-               "--serial", "tty", "--console", "off",
+               "--serial", "tty", "--console", "off", "--platform", L2_PLATFORM,
                "--api-socket", f"path={sock}", "--event-monitor", f"path={events}"]
         extra = []
 
@@ -870,6 +875,11 @@ def judge(slog, c, release, args):
             problems.append(f"L2 ran case {m.group(3)}, expected {c}")
     else:
         problems.append("no VMM-L2-OK marker from L2")
+    # --platform as Linux's DMI code read it from the SMBIOS tables.
+    dmi = slog.first(r"VMM-L2-DMI (.*)", t_start)
+    want = f"vendor=vmm product=vmm serial={L2_SERIAL} uuid={L2_UUID}"
+    if not dmi or dmi[0] > t_end or dmi[1].group(1).strip() != want:
+        problems.append(f"L2's DMI: {dmi[1].group(1) if dmi else 'no VMM-L2-DMI line'!r}, wanted {want!r}")
     if c in ("power-button", "virtio", "snapshot"):
         api = slog.first(r"VMM-API action=vm.power-button rc=(\S+) reply=(.*)", t_start)
         if not api or api[1].group(1) != "0":

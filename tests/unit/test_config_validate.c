@@ -1131,12 +1131,6 @@ static void s_vsock_iommu(VmConfig *c)
     set_vsock(c, 3, true, 0);
 }
 
-static void s_smbios_uuid(VmConfig *c)
-{
-    set_platform(c)->num_pci_segments = 1;
-    c->platform.uuid = xstrdup("1e8aa28a-435d-4027-87f4-40dceff1fa0a");
-}
-
 static void s_rate_limit_group(VmConfig *c)
 {
     add_group(c, "group0");
@@ -1367,7 +1361,6 @@ static const Case cases[] = {
     S(s_rng_iommu, CONFIG_ERR_NOT_SUPPORTED, "iommu=on"),
     S(s_console_iommu, CONFIG_ERR_NOT_SUPPORTED, "iommu=on"),
     S(s_vsock_iommu, CONFIG_ERR_NOT_SUPPORTED, "iommu=on"),
-    S(s_smbios_uuid, CONFIG_ERR_NOT_SUPPORTED, "uuid"),
     S(s_rate_limit_group, CONFIG_OK, NULL), /* implemented: virtio/rate_limiter.c */
     S(s_disk_rate_limiter, CONFIG_OK, NULL),
     S(s_net_rate_limiter, CONFIG_OK, NULL),

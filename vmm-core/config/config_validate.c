@@ -638,10 +638,6 @@ static bool has_device_iommu(const VmConfig *c)
     return c->iommu || ANY(c->disks, c->n_disks, it->iommu) || ANY(c->net, c->n_net, it->iommu) ||
            c->rng.iommu || c->console.iommu || (c->has_vsock && c->vsock.iommu);
 }
-static bool has_smbios_strings(const VmConfig *c)
-{
-    return c->has_platform && (c->platform.serial_number || c->platform.uuid || c->platform.n_oem_strings);
-}
 
 /* Devices whose backends are still being written (issue 4): refused rather
  * than booting a VM that silently lacks them. Each row goes when its
@@ -679,8 +675,6 @@ static const Unsupported unsupported[] = {
     {has_nonzero_pci_segment, "pci_segment other than 0"},
     {has_iommu_segments, "--platform iommu_segments (virtio-iommu)"},
     {has_device_iommu, "iommu=on (virtio-iommu)"},
-    /* No SMBIOS tables are built, so these strings would be lost. */
-    {has_smbios_strings, "--platform serial_number/uuid/oem_strings (SMBIOS)"},
 };
 
 int vm_config_check_supported(const VmConfig *c, ConfigError *err)

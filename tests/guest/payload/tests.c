@@ -608,6 +608,76 @@ static void test_debug_console(void)
 
 /* ------------------------------------------------------------------------ */
 
+/* String number index of an SMBIOS structure whose strings start at strs. */
+static const char *smbios_string(const char *strs, uint8_t index)
+{
+    if (!index)
+        return "-";
+    for (uint8_t i = 1; *strs; i++, strs += strlen(strs) + 1)
+        if (i == index)
+            return strs;
+    return "(missing)";
+}
+
+/* test=smbios: finds the SMBIOS 3.0 entry point as Linux's legacy scan does
+ * (16-byte steps over 0xf0000-0xfffff), checks it, walks the structure table
+ * and prints what the system and OEM strings structures say, for the runner
+ * to compare with --platform. */
+static void test_smbios(void)
+{
+    const uint8_t *ep = NULL;
+    for (uintptr_t a = 0xf0000; a < 0x100000 && !ep; a += 16)
+        if (memcmp((const void *)a, "_SM3_", 5) == 0)
+            ep = (const uint8_t *)a;
+    if (!ep) {
+        fail("no _SM3_ entry point in 0xf0000-0xfffff");
+        return;
+    }
+    uint8_t sum = 0;
+    for (unsigned i = 0; i < 24; i++)
+        sum = (uint8_t)(sum + ep[i]);
+    check(sum == 0 && ep[6] == 24 && ep[7] == 3, "entry point at %p: checksum %u, length %u, version %u", ep, sum,
+          ep[6], ep[7]);
+    uint64_t table = *(const uint64_t *)(ep + 16);
+    uint32_t len = *(const uint32_t *)(ep + 12);
+    if (table < 0xf0000 || table + len > 0x100000 || len < 4) {
+        fail("structure table [0x%lx, +%u) outside the BIOS area", table, len);
+        return;
+    }
+    print("INFO smbios entry point %p, table 0x%lx, %u bytes\n", ep, table, len);
+    const uint8_t *p = (const uint8_t *)(uintptr_t)table, *end = p + len;
+    unsigned structures = 0;
+    bool ended = false;
+    while (!ended && p + 4 <= end && p[1] >= 4) {
+        const char *strs = (const char *)p + p[1];
+        if (p[0] == 1 && p[1] >= 0x19) {
+            print("INFO smbios system vendor=%s product=%s serial=%s uuid=", smbios_string(strs, p[4]),
+                  smbios_string(strs, p[5]), smbios_string(strs, p[7]));
+            for (unsigned i = 0; i < 16; i++)
+                print("%02x", p[8 + i]);
+            print("\n");
+        }
+        if (p[0] == 11)
+            for (uint8_t i = 1; i <= p[4]; i++)
+                print("INFO smbios oem %u=%s\n", i, smbios_string(strs, i));
+        ended = p[0] == 127;
+        /* Past the strings: one NUL ends each, one more the set (two for none). */
+        const char *s = strs;
+        if (!*s)
+            s += 2;
+        else {
+            while (*s)
+                s += strlen(s) + 1;
+            s++;
+        }
+        p = (const uint8_t *)s;
+        structures++;
+    }
+    check(ended && p == end, "the table does not end with type 127 at its length (%u structures)", structures);
+}
+
+/* ------------------------------------------------------------------------ */
+
 struct test_case {
     const char *name;
     void (*run)(void);
@@ -623,6 +693,7 @@ static const struct test_case tests[] = {
     {"reset", test_reset},
     {"triplefault", test_triple_fault},
     {"debugcon", test_debug_console},
+    {"smbios", test_smbios},
 };
 
 void run_test(const char *name)

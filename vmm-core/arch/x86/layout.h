@@ -12,6 +12,7 @@
  *   0x0002_0000  kernel command line (up to 64 KiB)
  *   0x0009_fc00  EBDA start -> reserved up to 1 MiB (MP table at 0x9fc00)
  *   0x000e_0000  ACPI RSDP and tables (reserved)
+ *   0x000f_e000  SMBIOS entry point and tables (reserved)
  *   0x0010_0000  kernel (bzImage protected-mode part, or per ELF headers)
  *   ...          RAM up to min(size, 3 GiB); initramfs at its top, page aligned
  *   0xc000_0000  32-bit hole: PCI MMIO window (512 MiB)
@@ -35,7 +36,9 @@
 #define LAYOUT_EBDA_START 0x9fc00ULL
 #define LAYOUT_MPTABLE LAYOUT_EBDA_START
 #define LAYOUT_ACPI_START 0xe0000ULL
-#define LAYOUT_ACPI_END 0x100000ULL
+#define LAYOUT_ACPI_END 0xfe000ULL
+#define LAYOUT_SMBIOS_START LAYOUT_ACPI_END /* 16-byte aligned, inside the 0xf0000 scan */
+#define LAYOUT_SMBIOS_END 0x100000ULL
 #define LAYOUT_HIGH_MEMORY_START 0x100000ULL /* 1 MiB: where kernels load */
 
 #define LAYOUT_MEM_32BIT_GAP_START 0xc0000000ULL

@@ -2,7 +2,9 @@
 #include "vm-config.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bus_errors.h"
@@ -150,4 +152,23 @@ int vm_config_load_json(const char *json, ResolvedConfig *ret, char *errbuf, siz
         return -ENOMEM;
     ret->json = out;
     return 0;
+}
+
+int vm_config_for_vmm(const char *definition, const char *uuid, char **ret)
+{
+    _cleanup_json_ json_object *doc = json_tokener_parse(definition);
+    if (!doc || !json_object_is_type(doc, json_type_object))
+        return -EINVAL;
+    json_object *platform = NULL, *given = NULL;
+    if (!json_object_object_get_ex(doc, "platform", &platform) || !json_object_is_type(platform, json_type_object)) {
+        platform = json_object_new_object();
+        if (!platform || json_object_object_add(doc, "platform", platform) < 0) {
+            json_object_put(platform);
+            return -ENOMEM;
+        }
+    }
+    if (!json_object_object_get_ex(platform, "uuid", &given) || json_object_is_type(given, json_type_null))
+        json_object_object_add(platform, "uuid", json_object_new_string(uuid));
+    *ret = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN));
+    return *ret ? 0 : -ENOMEM;
 }

@@ -32,3 +32,9 @@ int vm_config_resolve_args(char **args, size_t max_size, size_t max_args, Resolv
 /* For definitions read back from the state directory: parse + validate only
  * (support may differ between versions; Start finds out). */
 int vm_config_load_json(const char *json, ResolvedConfig *ret, char *errbuf, size_t errlen);
+
+/* The configuration a VM's VMM runs: its definition, with the VM's UUID as
+ * the guest's SMBIOS system UUID (/sys/class/dmi/id/product_uuid) unless the
+ * definition's platform names one, as libvirt gives a domain's UUID to its
+ * guest. *ret is to be freed. */
+int vm_config_for_vmm(const char *definition, const char *uuid, char **ret);

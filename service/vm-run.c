@@ -38,6 +38,7 @@
 
 #include "bus_errors.h"
 #include "util.h"
+#include "vm-config.h"
 #include "vm-sandbox.h"
 #include "vm.h"
 
@@ -577,8 +578,12 @@ static int spawn_vmm(Vm *vm, sd_bus_message *m, const char *restore_url, sd_bus_
     /* What needs privilege is opened here, with vmmd's; the VMM gets the
      * descriptors (vm-sandbox.h). */
     char why[512];
-    r = vmm_files_open(&mgr->sandbox, vm->config_json, VMM_FIRST_FILE_FD, VMM_SNAPSHOT_DIR_FD, &files, why,
-                       sizeof(why));
+    _cleanup_free_ char *config = NULL;
+    /* A restore runs the snapshot's configuration, which has it already. */
+    r = vm_config_for_vmm(vm->config_json, vm->uuid, &config);
+    if (r < 0)
+        return r;
+    r = vmm_files_open(&mgr->sandbox, config, VMM_FIRST_FILE_FD, VMM_SNAPSHOT_DIR_FD, &files, why, sizeof(why));
     if (r == -ENOMEM)
         return r;
     if (r < 0)

@@ -476,6 +476,12 @@ def case_lifecycle(env, opts):
     info = json.loads(env.vm(path, "GetInfo")[0])
     check(info["state"] == "running" and info["vmm"]["state"] == "Running" and info["vmm"]["pid"] == pid,
           f"GetInfo {info}")
+    # The guest's SMBIOS system UUID is the VM's, as libvirt does; the definition does not change.
+    uuid = env.prop(path, "UUID")
+    check(info["vmm"]["config"].get("platform", {}).get("uuid") == uuid,
+          f"the VMM's platform {info['vmm']['config'].get('platform')}, VM UUID {uuid}")
+    check((json.loads(env.prop(path, "Config")).get("platform") or {}).get("uuid") is None,
+          "the VM's UUID was written into its definition")
     counters = json.loads(env.vm(path, "GetCounters")[0])
     check("vcpu0" in counters and "bus" in counters, f"GetCounters {counters}")
 

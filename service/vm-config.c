@@ -160,7 +160,8 @@ int vm_config_for_vmm(const char *definition, const char *uuid, char **ret)
     if (!doc || !json_object_is_type(doc, json_type_object))
         return -EINVAL;
     json_object *platform = NULL, *given = NULL;
-    if (!json_object_object_get_ex(doc, "platform", &platform) || !json_object_is_type(platform, json_type_object)) {
+    if (!json_object_object_get_ex(doc, "platform", &platform) ||
+        !json_object_is_type(platform, json_type_object)) {
         platform = json_object_new_object();
         if (!platform || json_object_object_add(doc, "platform", platform) < 0) {
             json_object_put(platform);

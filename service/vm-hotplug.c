@@ -106,8 +106,8 @@ int vm_vcpus_changed(Vm *vm, uint32_t vcpus)
         return -ERANGE;
     _cleanup_json_ json_object *doc = definition(vm);
     json_object *cpus = NULL, *max = NULL;
-    if (!doc || !json_object_object_get_ex(doc, "cpus", &cpus) || !json_object_is_type(cpus, json_type_object) ||
-        !json_object_object_get_ex(cpus, "max_vcpus", &max))
+    if (!doc || !json_object_object_get_ex(doc, "cpus", &cpus) ||
+        !json_object_is_type(cpus, json_type_object) || !json_object_object_get_ex(cpus, "max_vcpus", &max))
         return -ENOMEM;
     /* The VMM's word, within what the definition allows. */
     if (vcpus > (uint64_t)json_object_get_int64(max))

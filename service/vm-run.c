@@ -579,7 +579,8 @@ static int spawn_vmm(Vm *vm, sd_bus_message *m, const char *restore_url, sd_bus_
      * descriptors (vm-sandbox.h). */
     char why[512];
     _cleanup_free_ char *config = NULL;
-    /* A restore runs the snapshot's configuration, which has it already. */
+    /* (A restore takes only the files from it: the VMM runs the snapshot's
+     * configuration, which has the UUID the guest booted with.) */
     r = vm_config_for_vmm(vm->config_json, vm->uuid, &config);
     if (r < 0)
         return r;

@@ -15,10 +15,10 @@ struct CpuHotplug {
     const IrqLine *irq;
     int eject_fd;
     uint32_t present[WORDS];
-    uint32_t inserted[WORDS]; /* announced, not yet read */
-    uint32_t removing[WORDS]; /* removal asked for, not ejected yet */
+    uint32_t inserted[WORDS];  /* announced, not yet read */
+    uint32_t removing[WORDS];  /* removal asked for, not ejected yet */
     uint32_t announced[WORDS]; /* of those, not yet read from CRM */
-    uint32_t ejected[WORDS];  /* ejected, not yet taken by the owner */
+    uint32_t ejected[WORDS];   /* ejected, not yet taken by the owner */
     CpuHotplugCounters ctr;
 };
 
@@ -60,7 +60,8 @@ static void cpu_hp_write(void *opaque, uint64_t offset, const uint8_t *data, uin
         return;
     }
     unsigned w = (unsigned)(offset - CPU_HOTPLUG_CEJ) / 4;
-    uint32_t bits = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+    uint32_t bits =
+        (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
     uint32_t taken = bits & h->removing[w];
     if (bits & ~taken)
         h->ctr.bad_accesses++; /* an eject nobody asked for */

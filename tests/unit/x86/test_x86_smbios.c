@@ -180,7 +180,8 @@ static void test_platform_strings(void **state)
     pclose(pp);
     unlink(path);
     out[got] = '\0';
-    if (!strstr(out, "Serial Number: SN-4711") || !strstr(out, "UUID: 1e8aa28a-435d-4027-87f4-40dceff1fa0a") ||
+    if (!strstr(out, "Serial Number: SN-4711") ||
+        !strstr(out, "UUID: 1e8aa28a-435d-4027-87f4-40dceff1fa0a") ||
         !strstr(out, "String 2: key=value with spaces") || !strstr(out, "System is a virtual machine") ||
         strstr(out, "nvalid") || strstr(out, "rror"))
         fail_msg("dmidecode read:\n%s", out);
@@ -191,8 +192,12 @@ static void test_refusals(void **state)
     (void)state;
     static uint8_t buf[AREA];
     char err[256];
-    static const char *bad_uuids[] = {"1-2-3", "1e8aa28a-435d-4027-87f4-40dceff1fa0", "1e8aa28a-435d-4027-87f4-40dceff1fa0ax",
-                                      "1e8aa28a_435d-4027-87f4-40dceff1fa0a", "1e8aa28a-435d-4027-87f4-40dceff1fa0g", ""};
+    static const char *bad_uuids[] = {"1-2-3",
+                                      "1e8aa28a-435d-4027-87f4-40dceff1fa0",
+                                      "1e8aa28a-435d-4027-87f4-40dceff1fa0ax",
+                                      "1e8aa28a_435d-4027-87f4-40dceff1fa0a",
+                                      "1e8aa28a-435d-4027-87f4-40dceff1fa0g",
+                                      ""};
     for (size_t i = 0; i < sizeof(bad_uuids) / sizeof(bad_uuids[0]); i++) {
         PlatformConfig p = {.num_pci_segments = 1, .uuid = (char *)bad_uuids[i]};
         err[0] = '\0';
@@ -200,10 +205,12 @@ static void test_refusals(void **state)
         assert_non_null(strstr(err, "not a UUID"));
     }
     PlatformConfig empty_serial = {.num_pci_segments = 1, .serial_number = ""};
-    assert_int_equal(smbios_build(buf, sizeof(buf), LAYOUT_SMBIOS_START, &empty_serial, err, sizeof(err)), -EINVAL);
+    assert_int_equal(smbios_build(buf, sizeof(buf), LAYOUT_SMBIOS_START, &empty_serial, err, sizeof(err)),
+                     -EINVAL);
     char *oem[] = {"a", ""};
     PlatformConfig empty_oem = {.num_pci_segments = 1, .oem_strings = oem, .n_oem_strings = 2};
-    assert_int_equal(smbios_build(buf, sizeof(buf), LAYOUT_SMBIOS_START, &empty_oem, err, sizeof(err)), -EINVAL);
+    assert_int_equal(smbios_build(buf, sizeof(buf), LAYOUT_SMBIOS_START, &empty_oem, err, sizeof(err)),
+                     -EINVAL);
     assert_non_null(strstr(err, "entry 1 is empty"));
     /* Strings past the area: refused, nothing written past it. */
     static char big[AREA];

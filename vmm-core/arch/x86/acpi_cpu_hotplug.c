@@ -7,9 +7,9 @@
 
 #define NOTIFY_DEVICE_CHECK  1
 #define NOTIFY_EJECT_REQUEST 3
-#define STA_PRESENT_ENABLED 0x0f /* present, enabled, shown, functioning */
-#define MADT_LOCAL_APIC     0
-#define MADT_LAPIC_ENABLED  1
+#define STA_PRESENT_ENABLED  0x0f /* present, enabled, shown, functioning */
+#define MADT_LOCAL_APIC      0
+#define MADT_LAPIC_ENABLED   1
 
 static void processor_name(char out[24], const char *prefix, uint32_t index)
 {

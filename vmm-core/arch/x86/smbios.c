@@ -162,7 +162,8 @@ long smbios_build(uint8_t *buf, size_t size, uint64_t base, const PlatformConfig
             return -EINVAL;
         }
     if (platform && platform->n_oem_strings > 255) {
-        snprintf(errbuf, errlen, "SMBIOS: at most 255 --platform oem_strings, not %zu", platform->n_oem_strings);
+        snprintf(errbuf, errlen, "SMBIOS: at most 255 --platform oem_strings, not %zu",
+                 platform->n_oem_strings);
         return -EINVAL;
     }
 

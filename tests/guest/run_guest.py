@@ -852,6 +852,38 @@ def case_cpu_unplug(vm, opts):
         raise Failure(f"vm/resized events with vcpus {resized}, wanted 3, (2,) 1, 2")
 
 
+def case_snapshot_cpu_hotplug(vm, opts):
+    """vCPUs added while paused, snapshotted before the guest looked: the
+    restored VM has them, and the guest still finds them announced (CIN) and
+    present; then removes and re-adds them in the restored process."""
+    snap = os.path.join(vm.work, "snap")
+    os.mkdir(snap)
+    extra = ["--landlock-rules", f"path={snap},access=rw"] if opts.landlock else []
+    vm.start(opts.elf, "test=cpuhp", cpus="boot=1,max=3", timeout=60, extra=extra)
+    vm.wait_for(r"READY cpuhp-add", "the guest to look for new vCPUs")
+    vm.api("vm.pause")
+    vm.api("vm.resize", {"desired_vcpus": 3})
+    vm.api("vm.snapshot", {"destination_url": f"file://{snap}"})
+    vm.stop()
+    if json.load(open(os.path.join(snap, "config.json")))["cpus"]["boot_vcpus"] != 3:
+        raise Failure("the snapshot's configuration does not have the added vCPUs")
+
+    def body(restored):
+        restored.start_restore(snap, timeout=60)
+        if [k for k in restored.api("vm.counters") if k.startswith("vcpu")] != ["vcpu0", "vcpu1", "vcpu2"]:
+            raise Failure("the restored VM lacks the vCPUs added before the snapshot")
+        restored.api("vm.resume")
+        restored.wait_for(r"READY cpuhp-remove", "the restored guest to find vCPUs 1 and 2 announced")
+        restored.api("vm.resize", {"desired_vcpus": 1})
+        restored.wait_for(r"READY cpuhp-readd", "the restored guest to eject them")
+        restored.api("vm.resize", {"desired_vcpus": 2})
+        restored.wait_for(r"INFO cpuhp done", "the restored guest to see vCPU 1 again")
+        expect_clean_exit(restored)
+        expect_pass(restored, "cpuhp")
+
+    run_restored(vm, "restored", body)
+
+
 def case_reboot(vm, opts, method):
     vm.start(opts.elf, f"test=reset method={method}", timeout=30)
     # A VMM that loses CMOS RAM across the reset would loop: stop at a third boot.
@@ -1477,6 +1509,7 @@ CASES = {
     "power-button": case_power_button,
     "cpu-resize": case_cpu_resize,
     "cpu-unplug": case_cpu_unplug,
+    "snapshot-cpu-hotplug": case_snapshot_cpu_hotplug,
     "reboot-i8042": lambda vm, o: case_reboot(vm, o, "i8042"),
     "reboot-acpi": lambda vm, o: case_reboot(vm, o, "acpi"),
     "triple-fault": case_triple_fault,

@@ -212,3 +212,33 @@ void cpu_hotplug_get_counters(CpuHotplug *h, CpuHotplugCounters *out)
     *out = h->ctr;
     pthread_mutex_unlock(&h->lock);
 }
+
+void cpu_hotplug_save(CpuHotplug *h, SnapshotWriter *w)
+{
+    pthread_mutex_lock(&h->lock);
+    for (unsigned i = 0; i < WORDS; i++) {
+        snapshot_put_u32(w, h->present[i]);
+        snapshot_put_u32(w, h->inserted[i]);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+int cpu_hotplug_load(CpuHotplug *h, SnapshotReader *r)
+{
+    uint32_t present[WORDS], inserted[WORDS];
+    for (unsigned i = 0; i < WORDS; i++) {
+        present[i] = snapshot_get_u32(r);
+        inserted[i] = snapshot_get_u32(r);
+    }
+    if (r->failed)
+        return -EINVAL;
+    int ret = 0;
+    pthread_mutex_lock(&h->lock);
+    for (unsigned i = 0; i < WORDS; i++)
+        if (present[i] != h->present[i] || (inserted[i] & ~present[i]))
+            ret = -EINVAL;
+    for (unsigned i = 0; ret == 0 && i < WORDS; i++)
+        h->inserted[i] = inserted[i];
+    pthread_mutex_unlock(&h->lock);
+    return ret;
+}

@@ -28,6 +28,7 @@
 
 #include "bus.h"
 #include "platform.h"
+#include "snapshot_format.h"
 
 #define PORT_CPU_HOTPLUG      0xae20
 #define CPU_HOTPLUG_PIO_LEN   0x80
@@ -70,3 +71,8 @@ void cpu_hotplug_take_ejected(CpuHotplug *h, uint32_t out[CPU_HOTPLUG_WORDS]);
  * vCPUs 0 to n_present - 1 are the present ones, as at creation. */
 void cpu_hotplug_reset(CpuHotplug *h, uint32_t n_present);
 void cpu_hotplug_get_counters(CpuHotplug *h, CpuHotplugCounters *out);
+/* Snapshots: the present vCPUs and the additions the guest has not read yet
+ * (CIN); a snapshot is never taken with a removal pending. The load wants
+ * the same present vCPUs as the restored controller's (-EINVAL otherwise). */
+void cpu_hotplug_save(CpuHotplug *h, SnapshotWriter *w);
+int cpu_hotplug_load(CpuHotplug *h, SnapshotReader *r);

@@ -186,3 +186,30 @@ void pci_hotplug_get_counters(PciHotplug *h, PciHotplugCounters *out)
     *out = h->ctr;
     pthread_mutex_unlock(&h->lock);
 }
+
+void pci_hotplug_save(PciHotplug *h, SnapshotWriter *w)
+{
+    pthread_mutex_lock(&h->lock);
+    snapshot_put_u32(w, h->up);
+    snapshot_put_u32(w, h->down);
+    snapshot_put_u32(w, h->requested);
+    pthread_mutex_unlock(&h->lock);
+}
+
+int pci_hotplug_load(PciHotplug *h, SnapshotReader *r)
+{
+    uint32_t up = snapshot_get_u32(r), down = snapshot_get_u32(r), requested = snapshot_get_u32(r);
+    if (r->failed)
+        return -EINVAL;
+    int ret = 0;
+    pthread_mutex_lock(&h->lock);
+    if ((up | down | requested) & ~h->present)
+        ret = -EINVAL;
+    else {
+        h->up = up;
+        h->down = down;
+        h->requested = requested;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return ret;
+}

@@ -21,6 +21,7 @@
 
 #include "bus.h"
 #include "platform.h"
+#include "snapshot_format.h"
 
 #define PORT_PCI_HOTPLUG    0xae00
 #define PCI_HOTPLUG_PIO_LEN 12
@@ -58,3 +59,8 @@ uint32_t pci_hotplug_take_ejected(PciHotplug *h);
  * enumerates the bus anyway); present slots and pending ejects stay. */
 void pci_hotplug_reset(PciHotplug *h);
 void pci_hotplug_get_counters(PciHotplug *h, PciHotplugCounters *out);
+/* Snapshots: what the guest has not read yet (PCIU, PCID) and the removals
+ * it has not answered. The load takes them only for present slots
+ * (-EINVAL otherwise), after the restored devices marked theirs. */
+void pci_hotplug_save(PciHotplug *h, SnapshotWriter *w);
+int pci_hotplug_load(PciHotplug *h, SnapshotReader *r);

@@ -16,8 +16,10 @@
 #include "balloon.h"
 #include "blk.h"
 #include "console.h"
+#include "cpu_hotplug.h"
 #include "i8042.h"
 #include "net.h"
+#include "pci_hotplug.h"
 #include "rng.h"
 #include "rtc.h"
 #include "serial.h"
@@ -182,6 +184,16 @@ static void save_devices(VmmDevices *d, SnapshotWriter *w)
     if (d->acpi_pm) {
         snapshot_section_begin(w, SNAPSHOT_SEC_DEV_ACPI_PM, 0);
         acpi_pm_save(d->acpi_pm, w);
+        snapshot_section_end(w);
+    }
+    if (d->hotplug) {
+        snapshot_section_begin(w, SNAPSHOT_SEC_DEV_PCI_HOTPLUG, 0);
+        pci_hotplug_save(d->hotplug, w);
+        snapshot_section_end(w);
+    }
+    if (d->cpu_hotplug) {
+        snapshot_section_begin(w, SNAPSHOT_SEC_DEV_CPU_HOTPLUG, 0);
+        cpu_hotplug_save(d->cpu_hotplug, w);
         snapshot_section_end(w);
     }
 }
@@ -610,6 +622,25 @@ static int load_acpi_pm(void *dev, SnapshotReader *r)
     return acpi_pm_load(dev, r);
 }
 
+static int load_pci_hotplug(void *dev, SnapshotReader *r)
+{
+    return pci_hotplug_load(dev, r);
+}
+
+static int load_cpu_hotplug(void *dev, SnapshotReader *r)
+{
+    return cpu_hotplug_load(dev, r);
+}
+
+/* A section snapshots of an older vmm lack: absent means nothing pending. */
+static int load_optional(const Snapshot *s, uint32_t type, const char *name,
+                         int (*load)(void *, SnapshotReader *), void *dev, char *errbuf, size_t errlen)
+{
+    if (!dev || !snapshot_state_find(&s->state, type, 0))
+        return 0;
+    return load_device(s, type, name, load, dev, errbuf, errlen);
+}
+
 int snapshot_slot_plan(const Snapshot *s, uint8_t *slots, size_t max, size_t *n, char *errbuf, size_t errlen)
 {
     SnapshotReader r;
@@ -689,6 +720,11 @@ int snapshot_restore_state(const Snapshot *s, const SnapshotVm *vm, char *errbuf
         return r;
     if (d->acpi_pm && (r = load_device(s, SNAPSHOT_SEC_DEV_ACPI_PM, "ACPI PM", load_acpi_pm, d->acpi_pm,
                                        errbuf, errlen)) < 0)
+        return r;
+    if ((r = load_optional(s, SNAPSHOT_SEC_DEV_CPU_HOTPLUG, "CPU hotplug", load_cpu_hotplug, d->cpu_hotplug,
+                           errbuf, errlen)) < 0 ||
+        (r = load_optional(s, SNAPSHOT_SEC_DEV_PCI_HOTPLUG, "PCI hotplug", load_pci_hotplug, d->hotplug, errbuf,
+                           errlen)) < 0)
         return r;
     return restore_virtio(s, d, errbuf, errlen);
 }

@@ -47,6 +47,10 @@ enum {
     SNAPSHOT_SEC_DEV_RTC = 0x0302,
     SNAPSHOT_SEC_DEV_I8042 = 0x0303,
     SNAPSHOT_SEC_DEV_ACPI_PM = 0x0304,
+    /* the hotplug controllers' announcements the guest has not read yet
+     * (pci_hotplug.c, cpu_hotplug.c); optional: none when absent */
+    SNAPSHOT_SEC_DEV_PCI_HOTPLUG = 0x0305,
+    SNAPSHOT_SEC_DEV_CPU_HOTPLUG = 0x0306,
 
     SNAPSHOT_SEC_PCI_BUS = 0x0401,      /* instance 0 (pci.c) */
     SNAPSHOT_SEC_PCI_FUNCTION = 0x0402, /* instance = slot, 0 = host bridge (pci.c) */

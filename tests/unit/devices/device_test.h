@@ -18,6 +18,41 @@
 
 #include "bus.h"
 #include "platform.h"
+#include "snapshot_format.h"
+
+/* A state file with one section, written by the test between
+ * section_file_begin() and section_file_open(), parsed by the real parser:
+ * what a restore's load reads. */
+typedef struct SectionFile {
+    SnapshotWriter w;
+    SnapshotState s;
+    uint32_t type;
+} SectionFile;
+
+static inline SnapshotWriter *section_file_begin(SectionFile *f, uint32_t type)
+{
+    memset(f, 0, sizeof(*f));
+    f->type = type;
+    snapshot_writer_init(&f->w);
+    snapshot_section_begin(&f->w, type, 0);
+    return &f->w;
+}
+
+static inline void section_file_open(SectionFile *f, SnapshotReader *r)
+{
+    SnapshotInfo info = {.n_vcpus = 1};
+    char err[128];
+    snapshot_section_end(&f->w);
+    assert_int_equal(snapshot_writer_finish(&f->w, &info), 0);
+    assert_int_equal(snapshot_state_parse(f->w.buf, f->w.len, &f->s, err, sizeof(err)), 0);
+    assert_true(snapshot_reader_open(r, &f->s, f->type, 0));
+}
+
+static inline void section_file_free(SectionFile *f)
+{
+    snapshot_state_free(&f->s);
+    snapshot_writer_free(&f->w);
+}
 
 /* Written from the event loop's thread in some tests, hence atomics. */
 typedef struct IrqCapture {

@@ -154,6 +154,53 @@ static void test_unplug_and_eject(void **state)
     assert_int_equal(dev_in32(f->dev, CPU_HOTPLUG_CIN), 1u << 1);
 }
 
+/* A snapshot keeps the additions the guest has not read (a vCPU added while
+ * paused); the load refuses a state whose present vCPUs differ from the
+ * restored controller's, or that announces an absent one. */
+static void test_snapshot(void **state)
+{
+    Fixture *f = *state;
+    cpu_hotplug_plug(f->h, 2);
+    SectionFile file;
+    SnapshotReader r;
+    cpu_hotplug_save(f->h, section_file_begin(&file, SNAPSHOT_SEC_DEV_CPU_HOTPLUG));
+    section_file_open(&file, &r);
+    CpuHotplug *restored = cpu_hotplug_new(&f->line, 3);
+    assert_int_equal(cpu_hotplug_load(restored, &r), 0);
+    assert_true(snapshot_reader_done(&r));
+    const BusDevice *dev = cpu_hotplug_bus_device(restored);
+    assert_int_equal(dev_in32(dev, CPU_HOTPLUG_CIN), 1u << 2);
+    assert_int_equal(dev_in32(dev, CPU_HOTPLUG_CPR), 0x7);
+    cpu_hotplug_free(restored);
+    section_file_free(&file);
+
+    /* Restored with another vCPU count: refused. */
+    cpu_hotplug_save(f->h, section_file_begin(&file, SNAPSHOT_SEC_DEV_CPU_HOTPLUG));
+    section_file_open(&file, &r);
+    restored = cpu_hotplug_new(&f->line, 2);
+    assert_int_equal(cpu_hotplug_load(restored, &r), -EINVAL);
+    assert_int_equal(dev_in32(cpu_hotplug_bus_device(restored), CPU_HOTPLUG_CIN), 0);
+    cpu_hotplug_free(restored);
+    section_file_free(&file);
+
+    /* Hostile: an addition of a vCPU that is not present; a short section. */
+    SnapshotWriter *w = section_file_begin(&file, SNAPSHOT_SEC_DEV_CPU_HOTPLUG);
+    for (unsigned i = 0; i < CPU_HOTPLUG_WORDS; i++) {
+        snapshot_put_u32(w, i == 0 ? 0x3 : 0);
+        snapshot_put_u32(w, i == 0 ? 0x4 : 0);
+    }
+    section_file_open(&file, &r);
+    restored = cpu_hotplug_new(&f->line, 2);
+    assert_int_equal(cpu_hotplug_load(restored, &r), -EINVAL);
+    section_file_free(&file);
+    snapshot_put_u32(section_file_begin(&file, SNAPSHOT_SEC_DEV_CPU_HOTPLUG), 0x3);
+    section_file_open(&file, &r);
+    assert_int_equal(cpu_hotplug_load(restored, &r), -EINVAL);
+    assert_int_equal(dev_in32(cpu_hotplug_bus_device(restored), CPU_HOTPLUG_CIN), 0);
+    cpu_hotplug_free(restored);
+    section_file_free(&file);
+}
+
 static void test_hostile_accesses(void **state)
 {
     Fixture *f = *state;
@@ -197,6 +244,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plug_announced_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_drops_announcements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unplug_and_eject, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_accesses, setup, teardown),
         cmocka_unit_test(test_too_many_present),
     };

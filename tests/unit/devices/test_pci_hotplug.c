@@ -136,6 +136,41 @@ static void test_hostile_accesses(void **state)
 
 /* A reboot drops announcements the old guest never read; a new request for
  * the same slot is then possible. */
+/* A snapshot keeps the announcements the guest has not read and the
+ * removals it has not answered, for slots the restored VM has. */
+static void test_snapshot(void **state)
+{
+    Fixture *f = *state;
+    pci_hotplug_plug(f->h, 3);
+    pci_hotplug_set_present(f->h, 5);
+    assert_int_equal(pci_hotplug_request_unplug(f->h, 5), 0);
+    SectionFile file;
+    SnapshotReader r;
+    pci_hotplug_save(f->h, section_file_begin(&file, SNAPSHOT_SEC_DEV_PCI_HOTPLUG));
+    section_file_open(&file, &r);
+    PciHotplug *restored = pci_hotplug_new(&f->line);
+    pci_hotplug_set_present(restored, 3);
+    pci_hotplug_set_present(restored, 5);
+    assert_int_equal(pci_hotplug_load(restored, &r), 0);
+    assert_true(snapshot_reader_done(&r));
+    const BusDevice *dev = pci_hotplug_bus_device(restored);
+    assert_int_equal(dev_in32(dev, PCI_HOTPLUG_PCIU), 1u << 3);
+    assert_int_equal(dev_in32(dev, PCI_HOTPLUG_PCID), 1u << 5);
+    assert_int_equal(pci_hotplug_request_unplug(restored, 5), -EALREADY); /* still pending */
+    pci_hotplug_free(restored);
+    section_file_free(&file);
+
+    /* A slot the restored VM has nothing in: refused, nothing taken. */
+    pci_hotplug_save(f->h, section_file_begin(&file, SNAPSHOT_SEC_DEV_PCI_HOTPLUG));
+    section_file_open(&file, &r);
+    restored = pci_hotplug_new(&f->line);
+    pci_hotplug_set_present(restored, 3);
+    assert_int_equal(pci_hotplug_load(restored, &r), -EINVAL);
+    assert_int_equal(dev_in32(pci_hotplug_bus_device(restored), PCI_HOTPLUG_PCIU), 0);
+    pci_hotplug_free(restored);
+    section_file_free(&file);
+}
+
 static void test_reset(void **state)
 {
     Fixture *f = *state;
@@ -156,6 +191,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_guest_initiated_eject, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_accesses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

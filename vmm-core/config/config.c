@@ -351,6 +351,25 @@ static int hex_digit(char c)
     return -1;
 }
 
+int uuid_parse(const char *s, uint8_t out[16])
+{
+    if (strlen(s) != 36)
+        return -EINVAL;
+    for (int i = 0, k = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return -EINVAL;
+            continue;
+        }
+        int hi = hex_digit(s[i]), lo = hex_digit(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return -EINVAL;
+        out[k++] = (uint8_t)(hi << 4 | lo);
+        i++;
+    }
+    return 0;
+}
+
 int mac_addr_parse(const char *s, MacAddr *mac)
 {
     MacAddr m;

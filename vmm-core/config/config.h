@@ -507,6 +507,9 @@ void vm_config_free(VmConfig *c);
 void mac_addr_local_random(MacAddr *mac);
 /* "12:34:56:78:9a:bc" -> bytes; exactly six hex pairs separated by ':'. */
 int mac_addr_parse(const char *s, MacAddr *mac);
+/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (hex digits, either case) into its 16
+ * bytes in the order written; -EINVAL for anything else. */
+int uuid_parse(const char *s, uint8_t out[16]);
 /* Writes 17 characters + NUL. */
 void mac_addr_format(const MacAddr *mac, char out[18]);
 /* Dotted-quad IPv4 -> host byte order; strict (no octal, no shorthand). */

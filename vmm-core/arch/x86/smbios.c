@@ -97,36 +97,13 @@ static void put_strings(Writer *w, const char *const *strings, size_t n)
     put(w, "\0", n ? 1 : 2);
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into SMBIOS's byte order (2.6 and
- * later): the first three fields little-endian, the rest as written. */
-static bool parse_uuid(const char *s, uint8_t out[16])
+/* A UUID in SMBIOS's byte order (2.6 and later): the first three fields
+ * little-endian, the rest as written. */
+static bool smbios_uuid(const char *s, uint8_t out[16])
 {
     uint8_t be[16];
-    if (strlen(s) != 36)
+    if (uuid_parse(s, be) < 0)
         return false;
-    for (int i = 0, k = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-            continue;
-        }
-        int hi = hex_digit(s[i]), lo = hex_digit(s[i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        be[k++] = (uint8_t)(hi << 4 | lo);
-        i++;
-    }
     static const uint8_t order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
     for (int i = 0; i < 16; i++)
         out[i] = be[order[i]];
@@ -146,7 +123,7 @@ long smbios_build(uint8_t *buf, size_t size, uint64_t base, const PlatformConfig
 {
     const char *serial = platform ? platform->serial_number : NULL;
     SystemInfo sys = {.manufacturer = 1, .product = 2, .version = 3, .wake_up_type = WAKE_UP_POWER_SWITCH};
-    if (platform && platform->uuid && !parse_uuid(platform->uuid, sys.uuid)) {
+    if (platform && platform->uuid && !smbios_uuid(platform->uuid, sys.uuid)) {
         snprintf(errbuf, errlen, "SMBIOS: --platform uuid=%.64s is not a UUID (8-4-4-4-12 hex digits)",
                  platform->uuid);
         return -EINVAL;

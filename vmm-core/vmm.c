@@ -37,6 +37,7 @@
 #include "guest_memory.h"
 #include "landlock.h"
 #include "layout.h"
+#include "mem_hotplug.h"
 #include "net.h"
 #include "pci_hotplug.h"
 #include "platform.h"
@@ -323,7 +324,11 @@ static int build_vm(Vmm *vmm)
     if (vmm_devices_vm_created(&vmm->devices, err, sizeof(err)) < 0)
         return fail("%s", err);
 
+    const GuestRegion *hotplug = guest_memory_hotplug_region(&vmm->mem);
     AcpiPlatform platform = {
+        .mem_hotplug_base = hotplug ? hotplug->gpa : 0,
+        .mem_slot_size = GUEST_MEMORY_HOTPLUG_SLOT,
+        .mem_slots = hotplug ? (uint32_t)(hotplug->reserved / GUEST_MEMORY_HOTPLUG_SLOT) : 0,
         .boot_vcpus = cfg->cpus.boot_vcpus,
         .max_vcpus = cfg->cpus.max_vcpus,
         .serial = cfg->serial.mode != CONSOLE_MODE_OFF,
@@ -828,14 +833,63 @@ static void on_cpu_eject(void *ctx, uint32_t events)
         vcpus_resized(vmm, n);
 }
 
+/* vm.resize's desired_ram, as Cloud Hypervisor's hotplug_method=acpi: the RAM
+ * past the current size is plugged slot by slot (GUEST_MEMORY_HOTPLUG_SLOT
+ * bytes of the region reserved for hotplug_size), each given to KVM, then to
+ * the device workers, then announced to the guest (memory hotplug
+ * controller, GED): Linux's ACPI memory driver adds it, to be onlined as the
+ * guest's policy says. hotplugged_size follows, so a reboot or a snapshot
+ * keeps it; vm/resized says the new size. Memory is never unplugged. */
+static int resize_memory(Vmm *vmm, uint64_t want, char *errbuf, size_t errlen)
+{
+    const GuestRegion *hp = guest_memory_hotplug_region(&vmm->mem);
+    uint64_t now = vmm->mem.ram_size;
+    if (!hp)
+        return api_error(errbuf, errlen, -EOPNOTSUPP,
+                         "desired_ram: the VM has no hot-pluggable memory (--memory hotplug_size=)");
+    if (want < now)
+        return api_error(errbuf, errlen, -EOPNOTSUPP,
+                         "desired_ram %" PRIu64 ": the VM has %" PRIu64 " bytes and memory is never unplugged",
+                         want, now);
+    if ((want - now) % GUEST_MEMORY_HOTPLUG_SLOT || want - now > hp->reserved - hp->size)
+        return api_error(errbuf, errlen, -EINVAL,
+                         "desired_ram %" PRIu64 ": the VM has %" PRIu64
+                         " bytes and can grow by multiples of 128 MiB, %" PRIu64 " bytes at most",
+                         want, now, hp->reserved - hp->size);
+    int r = 0;
+    while (r == 0 && vmm->mem.ram_size < want) {
+        uint64_t gpa = hp->gpa + hp->size;
+        r = vm_add_memory(&vmm->vm, gpa, GUEST_MEMORY_HOTPLUG_SLOT, hp->hva + hp->size);
+        if (r < 0)
+            r = api_error(errbuf, errlen, -EIO, "desired_ram: KVM refused the memory at 0x%" PRIx64 ": %s", gpa,
+                          strerror(-r));
+        else if ((r = guest_memory_plug(&vmm->mem, GUEST_MEMORY_HOTPLUG_SLOT, &gpa)) == 0)
+            mem_hotplug_plug(vmm->devices.mem_hotplug, (uint32_t)((gpa - hp->gpa) / GUEST_MEMORY_HOTPLUG_SLOT));
+    }
+    if (vmm->mem.ram_size == now)
+        return r;
+    /* What the guest has is what the configuration says, even after a failure. */
+    char err[256];
+    VmConfig *next;
+    if (config_with(vmm, "memory", "hotplugged_size", hp->size, &next, err, sizeof(err)) == 0)
+        config_replace(vmm, next);
+    else
+        fprintf(stderr, "vmm: the configuration cannot follow the hot-plugged memory: %s\n", err);
+    char size[24];
+    snprintf(size, sizeof(size), "%" PRIu64, vmm->mem.ram_size);
+    const char *props[] = {"memory", size, NULL};
+    emit(vmm, "vm", "resized", props);
+    return r;
+}
+
 /* Cloud Hypervisor's vm.resize ({"desired_vcpus", "desired_ram",
  * "desired_balloon"}): vCPUs up to --cpus max and the balloon. */
 static int api_resize(Vmm *vmm, VmState state, json_object *args, char *errbuf, size_t errlen)
 {
-    uint64_t bytes = 0, vcpus = 0;
-    bool have = false, have_vcpus = false;
+    uint64_t bytes = 0, vcpus = 0, ram = 0;
+    bool have = false, have_vcpus = false, have_ram = false;
     if (!args)
-        return api_error(errbuf, errlen, -EINVAL, "vm.resize needs desired_vcpus or desired_balloon");
+        return api_error(errbuf, errlen, -EINVAL, "vm.resize needs desired_vcpus, desired_ram or desired_balloon");
     json_object_object_foreach(args, key, val)
     {
         if (strcmp(key, "desired_balloon") == 0) {
@@ -847,25 +901,30 @@ static int api_resize(Vmm *vmm, VmState state, json_object *args, char *errbuf, 
                 return api_error(errbuf, errlen, -EINVAL, "desired_vcpus must be a vCPU count of 1 or more");
             have_vcpus = true;
         } else if (strcmp(key, "desired_ram") == 0) {
-            return api_error(errbuf, errlen, -EOPNOTSUPP, "%s: memory hotplug is not supported", key);
+            if (!json_u64(val, &ram))
+                return api_error(errbuf, errlen, -EINVAL, "desired_ram must be a byte count");
+            have_ram = true;
         } else {
             return api_error(errbuf, errlen, -EINVAL, "vm.resize: unknown member '%.64s'", key);
         }
     }
-    if (!have && !have_vcpus)
-        return api_error(errbuf, errlen, -EINVAL, "vm.resize needs desired_vcpus or desired_balloon");
+    if (!have && !have_vcpus && !have_ram)
+        return api_error(errbuf, errlen, -EINVAL, "vm.resize needs desired_vcpus, desired_ram or desired_balloon");
     if (!state_live(state))
         return api_error(errbuf, errlen, -EBUSY, "the VM is %s, not Running or Paused",
                          vm_state_names[state]);
     if (have && !vmm->devices.balloon)
         return api_error(errbuf, errlen, -EOPNOTSUPP, "the VM has no balloon (--balloon)");
-    if (have_vcpus) {
-        int r = resize_vcpus(vmm, vcpus, errbuf, errlen);
-        if (r < 0 || !have)
-            return r;
-    }
+    int r;
+    /* Memory first: a balloon target may count on it. */
+    if (have_ram && (r = resize_memory(vmm, ram, errbuf, errlen)) < 0)
+        return r;
+    if (have_vcpus && (r = resize_vcpus(vmm, vcpus, errbuf, errlen)) < 0)
+        return r;
+    if (!have)
+        return 0;
     VmConfig *next;
-    int r = config_with(vmm, "balloon", "size", bytes, &next, errbuf, errlen);
+    r = config_with(vmm, "balloon", "size", bytes, &next, errbuf, errlen);
     if (r < 0)
         return r;
     if (virtio_balloon_resize(vmm->devices.balloon, bytes) < 0) {

@@ -16,6 +16,7 @@
 #include "net.h"
 #include "layout.h"
 #include "cpu_hotplug.h"
+#include "mem_hotplug.h"
 #include "pci_hotplug.h"
 #include "post.h"
 #include "pvpanic.h"
@@ -281,6 +282,17 @@ int vmm_devices_create(VmmDevices *d, const VmConfig *cfg, EventLoop *loop, Vm *
                     errlen)) < 0)
         goto fail;
 
+    const GuestRegion *hp = guest_memory_hotplug_region(mem);
+    if (hp) {
+        _Static_assert(GUEST_MEMORY_HOTPLUG_SLOTS <= MEM_HOTPLUG_SLOTS, "a bit for every memory slot");
+        errno = 0;
+        d->mem_hotplug = mem_hotplug_new(&d->irq_ged, (uint32_t)(hp->size / GUEST_MEMORY_HOTPLUG_SLOT));
+        if ((r = created(d->mem_hotplug, "the memory hotplug controller", errbuf, errlen)) < 0 ||
+            (r = attach(pio, PORT_MEM_HOTPLUG, MEM_HOTPLUG_PIO_LEN, mem_hotplug_bus_device(d->mem_hotplug),
+                        errbuf, errlen)) < 0)
+            goto fail;
+    }
+
     errno = 0;
     d->post = post_new();
     if ((r = created(d->post, "the POST port", errbuf, errlen)) < 0 ||
@@ -340,6 +352,7 @@ void vmm_devices_destroy(VmmDevices *d)
         virtio_balloon_free(d->balloon);
     pci_hotplug_free(d->hotplug);
     cpu_hotplug_free(d->cpu_hotplug);
+    mem_hotplug_free(d->mem_hotplug);
     if (d->pci)
         pci_bus_destroy(d->pci);
     free(d->pci);
@@ -390,6 +403,8 @@ void vmm_devices_reset(VmmDevices *d, uint32_t n_vcpus)
         pci_hotplug_reset(d->hotplug);
     if (d->cpu_hotplug)
         cpu_hotplug_reset(d->cpu_hotplug, n_vcpus);
+    if (d->mem_hotplug)
+        mem_hotplug_reset(d->mem_hotplug);
     if (d->pci)
         pci_bus_reset(d->pci);
     if (d->irq)
@@ -544,6 +559,14 @@ static void add_pci_counters(const VmmDevices *d, json_object *counters)
         add_u64(o, "ejects", c.ejects);
         add_u64(o, "bad_accesses", c.bad_accesses);
         json_object_object_add(counters, "cpu_hotplug", o);
+    }
+    if (d->mem_hotplug) {
+        MemHotplugCounters c;
+        mem_hotplug_get_counters(d->mem_hotplug, &c);
+        json_object *o = json_object_new_object();
+        add_u64(o, "plugs", c.plugs);
+        add_u64(o, "bad_accesses", c.bad_accesses);
+        json_object_object_add(counters, "mem_hotplug", o);
     }
     if (d->pci) {
         json_object *o = json_object_new_object();

@@ -37,6 +37,7 @@ typedef struct VirtioBalloon VirtioBalloon;
 typedef struct RateLimiter RateLimiter;
 typedef struct PciHotplug PciHotplug;
 typedef struct CpuHotplug CpuHotplug;
+typedef struct MemHotplug MemHotplug;
 
 typedef struct VmmDevices {
     Serial *serial;
@@ -69,6 +70,7 @@ typedef struct VmmDevices {
     PciHotplug *hotplug;
     /* vCPU hotplug (vm.resize desired_vcpus), on the same GED line. */
     CpuHotplug *cpu_hotplug;
+    MemHotplug *mem_hotplug; /* with --memory hotplug_size only */
     IrqLine irq_ged;
     VirtioPciConfig transport;
 } VmmDevices;

@@ -884,6 +884,54 @@ def case_snapshot_cpu_hotplug(vm, opts):
     run_restored(vm, "restored", body)
 
 
+def case_memory_hotplug(vm, opts):
+    """vm.resize desired_ram with --memory hotplug_method=acpi: two 128 MiB
+    slots plugged, announced (MIN) and present (MPR) for the guest, which
+    writes a pattern over them at 4 GiB; sizes it cannot plug are refused; the
+    configuration, vm.info and vm/resized follow; a snapshot carries the
+    plugged memory, and the guest reads its pattern back in the restored
+    vmm."""
+    snap = os.path.join(vm.work, "snap")
+    os.mkdir(snap)
+    extra = ["--landlock-rules", f"path={snap},access=rw"] if opts.landlock else []
+    vm.start(opts.elf, "test=memhp", memory="64M,hotplug_method=acpi,hotplug_size=512M", timeout=60, extra=extra)
+    vm.wait_for(r"READY memhp-add", "the guest to look for new memory")
+    for args, code in (({"desired_ram": (64 + 100) << 20}, "InvalidArgs"),  # not whole slots
+                       ({"desired_ram": (64 + 640) << 20}, "InvalidArgs"),  # past hotplug_size
+                       ({"desired_ram": 32 << 20}, "NotSupported"),  # never unplugged
+                       ({"desired_ram": "1G"}, "InvalidArgs")):
+        expect_api_error(vm, "vm.resize", args, code)
+    vm.api("vm.resize", {"desired_ram": (64 + 256) << 20})
+    info = vm.api("vm.info")
+    if info["memory_actual_size"] != (64 + 256) << 20 or info["config"]["memory"].get("hotplugged_size") != 256 << 20:
+        raise Failure(f"after vm.resize: memory_actual_size {info['memory_actual_size']}, "
+                      f"memory {info['config']['memory']}")
+    c = vm.api("vm.counters").get("mem_hotplug")
+    if c != {"plugs": 2, "bad_accesses": 1}:
+        raise Failure(f"mem_hotplug counters {c}")
+    vm.wait_for(r"READY memhp-snapshot", "the guest to write over the new memory")
+    vm.api("vm.pause")
+    vm.api("vm.snapshot", {"destination_url": f"file://{snap}"})
+    resized = [p for s, e, p in vm.events() if s == "vm" and e == "resized"]
+    vm.stop()
+    if resized != [{"memory": str((64 + 256) << 20)}]:
+        raise Failure(f"vm/resized events {resized}")
+    if os.path.getsize(os.path.join(snap, "memory")) != (64 + 256) << 20:
+        raise Failure("the snapshot's memory file is not the guest's 320 MiB")
+
+    def body(restored):
+        restored.start_restore(snap, stdin_pipe=True, timeout=60)
+        if restored.api("vm.info")["memory_actual_size"] != (64 + 256) << 20:
+            raise Failure("the restored VM lacks the plugged memory")
+        restored.api("vm.resume")
+        restored.send_serial("\n")
+        restored.wait_for(r"INFO memhp done", "the restored guest to read its pattern back")
+        expect_clean_exit(restored)
+        expect_pass(restored, "memhp")
+
+    run_restored(vm, "restored", body)
+
+
 def case_reboot(vm, opts, method):
     vm.start(opts.elf, f"test=reset method={method}", timeout=30)
     # A VMM that loses CMOS RAM across the reset would loop: stop at a third boot.
@@ -1510,6 +1558,7 @@ CASES = {
     "cpu-resize": case_cpu_resize,
     "cpu-unplug": case_cpu_unplug,
     "snapshot-cpu-hotplug": case_snapshot_cpu_hotplug,
+    "memory-hotplug": case_memory_hotplug,
     "reboot-i8042": lambda vm, o: case_reboot(vm, o, "i8042"),
     "reboot-acpi": lambda vm, o: case_reboot(vm, o, "acpi"),
     "triple-fault": case_triple_fault,

@@ -125,6 +125,14 @@ hotplug_l1() {
     else
         echo "VMM-L1-FAIL L2 not ready for the vCPU removal within ${timeout}s"
     fi
+    # 128 MiB more RAM (--memory hotplug_method=acpi): Linux adds and onlines it.
+    if wait_for_line VMM-L2-MEM-READY "$log" "$timeout" "$rcfile"; then
+        ram=$(((${L2_MEMORY%M} + 128) * 1048576))
+        reply=$(/bin/vmm-api-call -t 20 "$sock" vm.resize "{\"desired_ram\":$ram}" 2>&1)
+        echo "VMM-L1-CHECK mem-resize rc=$? $reply"
+    else
+        echo "VMM-L1-FAIL L2 not ready for the memory hotplug within ${timeout}s"
+    fi
     echo "VMM-COUNTERS $(/bin/vmm-api-call -t 5 "$sock" vm.counters 2>&1)"
 }
 
@@ -257,10 +265,12 @@ run_case() {
     fi
     if [ "$c" = hotplug ]; then
         # QEMU's disk again, but hot-added once L2 runs (vm.add-disk); a
-        # third vCPU added later (vm.resize).
+        # third vCPU added later and removed again, then 128 MiB of RAM
+        # (vm.resize).
         [ -b /dev/vda ] || echo "VMM-L1-FAIL no /dev/vda (QEMU's disk for the hotplug case)"
         cmdline="$cmdline vmmtoken=$VIRTIO_TOKEN"
         cpus=boot=2,max=3
+        memory="$L2_MEMORY,hotplug_method=acpi,hotplug_size=256M"
     fi
     echo "VMM-CASE-START case=$c uptime=$(uptime_s)"
     # The guest's serial console is vmm's stdout; tee shows it on ours and

@@ -9,7 +9,8 @@
 #                   hot-adds, mount it and read hello.txt, wait for it to be
 #                   ejected (L1 asks); then wait for the vCPU L1 adds, bring
 #                   it online, wait for it to go again (L1 asks for fewer),
-#                   and power off.
+#                   then for the memory L1 plugs (MemTotal grows), and power
+#                   off.
 #   snapshot:       load the virtio drivers, answer L1's commands on hvc0
 #                   (--console socket=) while L1 snapshots the VM and restores
 #                   it in a new vmm: ping (boot id, uptime, a 0.2 s sleep),
@@ -422,6 +423,26 @@ elif [ "$case_name" = hotplug ]; then
         check cpu-remove FAIL "online $(cat $cpus/online), nproc $(nproc)"
     else
         check cpu-remove PASS "online $(cat $cpus/online) nproc $(nproc) present $(cat $cpus/present)"
+    fi
+    # Memory hotplug: L1 adds 128 MiB (vm.resize desired_ram); Linux's ACPI
+    # memory driver adds the block at 4 GiB (memory32: 128 MiB blocks), which
+    # auto_online_blocks onlines.
+    mem=/sys/devices/system/memory
+    echo online >$mem/auto_online_blocks
+    before=$(mem_total_kb)
+    echo "VMM-L2-MEM-READY memtotal-kb=$before"
+    n=0
+    while [ $(($(mem_total_kb) - before)) -lt 126976 ] && [ "$n" -lt 600 ]; do
+        usleep 100000
+        n=$((n + 1))
+    done
+    grown=$(($(mem_total_kb) - before))
+    if [ "$grown" -lt 126976 ]; then
+        check mem-add FAIL "MemTotal grew by ${grown} kB in 60 s (memory32: $(cat $mem/memory32/state 2>&1))"
+    elif [ "$(cat $mem/memory32/state)" != online ]; then
+        check mem-add FAIL "memory32 is $(cat $mem/memory32/state)"
+    else
+        check mem-add PASS "MemTotal +${grown} kB, memory32 $(cat $mem/memory32/state)"
     fi
     echo "VMM-L2-POWEROFF reason=hotplug-done"
 elif [ "$case_name" = power-button ]; then

@@ -28,7 +28,9 @@ Cases:
                 with --cpus boot=2,max=3) gets a third vCPU from vm.resize
                 and brings it online; a vm.resize back to two makes Linux
                 take cpu2 offline and eject it, vmm reports vm/resized;
-                L2 powers off. Nested mode only.
+                then (--memory hotplug_method=acpi,hotplug_size=256M)
+                vm.resize desired_ram adds 128 MiB that Linux's ACPI memory
+                driver adds and onlines; L2 powers off. Nested mode only.
   snapshot      L2 boots with QEMU's disk, a console socket and a balloon;
                 L1 talks to it over hvc0, resizes the balloon, pauses and
                 snapshots it, stops that vmm, restores the snapshot in a new
@@ -102,8 +104,9 @@ SNAPSHOT_L1_CHECKS = ["snap-ping-before", "snap-disk-before", "snap-vsock-before
 SNAPSHOT_VSOCK_ANSWERS = {"snap-vsock-before": "VMM-VSOCK before ok", "snap-vsock-after": "VMM-VSOCK after ok",
                           "snap-vsock-rx": "VMM-VSOCK rx ok"}
 SNAPSHOT_BALLOONS = {"balloon-64": 64, "balloon-32": 32, "balloon-0": 0}
-HOTPLUG_L2_CHECKS = ["hotplug-add", "hotplug-remove", "cpu-add", "cpu-remove"]
-HOTPLUG_L1_CHECKS = ["hotplug-add", "hotplug-remove", "hotplug-ejected", "cpu-resize", "cpu-shrink", "cpu-ejected"]
+HOTPLUG_L2_CHECKS = ["hotplug-add", "hotplug-remove", "cpu-add", "cpu-remove", "mem-add"]
+HOTPLUG_L1_CHECKS = ["hotplug-add", "hotplug-remove", "hotplug-ejected", "cpu-resize", "cpu-shrink", "cpu-ejected",
+                     "mem-resize"]
 
 
 class Skip(Exception):

@@ -1058,6 +1058,7 @@ static void s_amx(VmConfig *c)
 static void s_hotplug_size(VmConfig *c)
 {
     c->memory.hotplug_size = (OptU64){true, 1024 * MIB};
+    c->memory.shared = true;
 }
 
 static void s_hotplugged_size(VmConfig *c)
@@ -1347,7 +1348,7 @@ static const Case cases[] = {
     S(s_watchdog, CONFIG_ERR_NOT_SUPPORTED, "--watchdog"),
     S(s_kvm_hyperv, CONFIG_ERR_NOT_SUPPORTED, "kvm_hyperv"),
     S(s_amx, CONFIG_ERR_NOT_SUPPORTED, "amx"),
-    S(s_hotplug_size, CONFIG_ERR_NOT_SUPPORTED, "hotplug_size"),
+    S(s_hotplug_size, CONFIG_ERR_NOT_SUPPORTED, "shared=on"),
     S(s_hotplugged_size, CONFIG_ERR_NOT_SUPPORTED, "memory hotplug"),
     S(s_zone_hotplug, CONFIG_ERR_NOT_SUPPORTED, "memory hotplug"),
     S(s_memory_zone, CONFIG_ERR_NOT_SUPPORTED, "--memory-zone"),

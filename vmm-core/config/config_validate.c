@@ -610,10 +610,14 @@ static bool has_amx(const VmConfig *c)
 {
     return c->cpus.features.amx;
 }
-static bool has_memory_hotplug(const VmConfig *c)
+/* ACPI hotplug of --memory's private RAM is built (guest_memory.c); the
+ * other kinds are not. */
+static bool has_unsupported_memory_hotplug(const VmConfig *c)
 {
-    return c->memory.hotplug_size.present || c->memory.hotplugged_size.present ||
-           ANY(c->memory.zones, c->memory.n_zones, it->hotplug_size.present || it->hotplugged_size.present);
+    const MemoryConfig *m = &c->memory;
+    bool hotplug = m->hotplug_size.present || m->hotplugged_size.present;
+    return (hotplug && (m->hotplug_method != HOTPLUG_METHOD_ACPI || m->shared || m->hugepages)) ||
+           ANY(m->zones, m->n_zones, it->hotplug_size.present || it->hotplugged_size.present);
 }
 static bool has_memory_zones(const VmConfig *c)
 {
@@ -665,9 +669,12 @@ static const Unsupported unsupported[] = {
     /* Hyper-V enlightenments and AMX state permission are not set up. */
     {has_kvm_hyperv, "--cpus kvm_hyperv=on (Hyper-V enlightenments)"},
     {has_amx, "--cpus features=amx"},
-    /* Guest RAM is one anonymous or shared region: no hotplug (neither
-     * ACPI nor virtio-mem), no per-zone backing, no guest NUMA. */
-    {has_memory_hotplug, "--memory/--memory-zone hotplug_size/hotplugged_size (memory hotplug)"},
+    /* Guest RAM is one anonymous or shared region (plus, with ACPI hotplug,
+     * a private one that grows): no virtio-mem, no per-zone backing, no
+     * guest NUMA. */
+    {has_unsupported_memory_hotplug,
+     "memory hotplug other than hotplug_method=acpi of private --memory (virtio-mem, shared=on, hugepages, "
+     "--memory-zone hotplug_size/hotplugged_size)"},
     {has_memory_zones, "--memory-zone (memory zones)"},
     {has_numa, "--numa (guest NUMA topology)"},
     /* A single PCI segment and no virtual IOMMU. */

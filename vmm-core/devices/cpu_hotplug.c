@@ -14,8 +14,7 @@ struct CpuHotplug {
     BusDevice bus;
     const IrqLine *irq;
     int eject_fd;
-    uint32_t present[WORDS];
-    uint32_t inserted[WORDS];  /* announced, not yet read */
+    HotplugSlots slots;        /* vCPUs present, additions not yet read */
     uint32_t removing[WORDS];  /* removal asked for, not ejected yet */
     uint32_t announced[WORDS]; /* of those, not yet read from CRM */
     uint32_t ejected[WORDS];   /* ejected, not yet taken by the owner */
@@ -38,9 +37,9 @@ static void cpu_hp_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
     if (len != 4 || offset % 4 || offset >= CPU_HOTPLUG_PIO_LEN)
         h->ctr.bad_accesses++;
     else if (offset < CPU_HOTPLUG_CIN)
-        v = h->present[offset / 4];
+        v = h->slots.present[offset / 4];
     else if (offset < CPU_HOTPLUG_CRM)
-        v = take_word(h->inserted, offset - CPU_HOTPLUG_CIN);
+        v = hotplug_slots_take_inserted(&h->slots, (unsigned)(offset - CPU_HOTPLUG_CIN) / 4);
     else if (offset < CPU_HOTPLUG_CEJ)
         v = take_word(h->announced, offset - CPU_HOTPLUG_CRM);
     else
@@ -68,7 +67,7 @@ static void cpu_hp_write(void *opaque, uint64_t offset, const uint8_t *data, uin
     if (taken) {
         h->removing[w] &= ~taken;
         h->announced[w] &= ~taken;
-        h->present[w] &= ~taken;
+        h->slots.present[w] &= ~taken;
         h->ejected[w] |= taken;
         h->ctr.ejects += (uint64_t)__builtin_popcount(taken);
         uint64_t one = 1;
@@ -77,16 +76,6 @@ static void cpu_hp_write(void *opaque, uint64_t offset, const uint8_t *data, uin
         }
     }
     pthread_mutex_unlock(&h->lock);
-}
-
-static void set_present(CpuHotplug *h, uint32_t n_present)
-{
-    for (uint32_t i = 0; i < CPU_HOTPLUG_MAX_VCPUS; i++) {
-        if (i < n_present)
-            h->present[i / 32] |= 1U << (i % 32);
-        else
-            h->present[i / 32] &= ~(1U << (i % 32));
-    }
 }
 
 CpuHotplug *cpu_hotplug_new(const IrqLine *irq, uint32_t n_present)
@@ -105,7 +94,7 @@ CpuHotplug *cpu_hotplug_new(const IrqLine *irq, uint32_t n_present)
     }
     pthread_mutex_init(&h->lock, NULL);
     h->irq = irq;
-    set_present(h, n_present);
+    hotplug_slots_init(&h->slots, n_present);
     h->bus = (BusDevice){.name = "cpu-hotplug", .opaque = h, .read = cpu_hp_read, .write = cpu_hp_write};
     return h;
 }
@@ -134,8 +123,7 @@ void cpu_hotplug_plug(CpuHotplug *h, uint32_t index)
     if (index >= CPU_HOTPLUG_MAX_VCPUS)
         return;
     pthread_mutex_lock(&h->lock);
-    h->present[index / 32] |= 1U << (index % 32);
-    h->inserted[index / 32] |= 1U << (index % 32);
+    hotplug_slots_add(&h->slots, index);
     h->ctr.plugs++;
     irq_line_pulse(h->irq);
     pthread_mutex_unlock(&h->lock);
@@ -149,7 +137,7 @@ int cpu_hotplug_request_unplug(CpuHotplug *h, uint32_t index)
     unsigned w = index / 32;
     int r = 0;
     pthread_mutex_lock(&h->lock);
-    if (!(h->present[w] & bit)) {
+    if (!(h->slots.present[w] & bit)) {
         r = -ENOENT;
     } else if (h->removing[w] & bit) {
         r = -EALREADY;
@@ -200,9 +188,9 @@ void cpu_hotplug_take_ejected(CpuHotplug *h, uint32_t out[CPU_HOTPLUG_WORDS])
 void cpu_hotplug_reset(CpuHotplug *h, uint32_t n_present)
 {
     pthread_mutex_lock(&h->lock);
+    hotplug_slots_init(&h->slots, n_present);
     for (unsigned i = 0; i < WORDS; i++)
-        h->inserted[i] = h->removing[i] = h->announced[i] = 0;
-    set_present(h, n_present);
+        h->removing[i] = h->announced[i] = 0;
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -216,29 +204,14 @@ void cpu_hotplug_get_counters(CpuHotplug *h, CpuHotplugCounters *out)
 void cpu_hotplug_save(CpuHotplug *h, SnapshotWriter *w)
 {
     pthread_mutex_lock(&h->lock);
-    for (unsigned i = 0; i < WORDS; i++) {
-        snapshot_put_u32(w, h->present[i]);
-        snapshot_put_u32(w, h->inserted[i]);
-    }
+    hotplug_slots_save(&h->slots, w);
     pthread_mutex_unlock(&h->lock);
 }
 
 int cpu_hotplug_load(CpuHotplug *h, SnapshotReader *r)
 {
-    uint32_t present[WORDS], inserted[WORDS];
-    for (unsigned i = 0; i < WORDS; i++) {
-        present[i] = snapshot_get_u32(r);
-        inserted[i] = snapshot_get_u32(r);
-    }
-    if (r->failed)
-        return -EINVAL;
-    int ret = 0;
     pthread_mutex_lock(&h->lock);
-    for (unsigned i = 0; i < WORDS; i++)
-        if (present[i] != h->present[i] || (inserted[i] & ~present[i]))
-            ret = -EINVAL;
-    for (unsigned i = 0; ret == 0 && i < WORDS; i++)
-        h->inserted[i] = inserted[i];
+    int ret = hotplug_slots_load(&h->slots, r);
     pthread_mutex_unlock(&h->lock);
     return ret;
 }

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "hotplug_slots.h"
 #include "platform.h"
 #include "snapshot_format.h"
 
@@ -36,8 +37,8 @@
 #define CPU_HOTPLUG_CIN       0x20
 #define CPU_HOTPLUG_CRM       0x40
 #define CPU_HOTPLUG_CEJ       0x60
-#define CPU_HOTPLUG_MAX_VCPUS 256
-#define CPU_HOTPLUG_WORDS     (CPU_HOTPLUG_MAX_VCPUS / 32)
+#define CPU_HOTPLUG_MAX_VCPUS HOTPLUG_SLOTS_MAX
+#define CPU_HOTPLUG_WORDS     HOTPLUG_SLOTS_WORDS
 
 typedef struct CpuHotplug CpuHotplug;
 

@@ -132,14 +132,11 @@ int vm_create(Vm *vm, int kvm_fd, GuestMemory *mem, char *errbuf, size_t errlen)
         goto fail;
     }
 
+    vm->next_slot = 0;
     for (size_t i = 0; i < mem->n_regions; i++) {
-        struct kvm_userspace_memory_region region = {
-            .slot = (uint32_t)i,
-            .guest_phys_addr = mem->regions[i].gpa,
-            .memory_size = mem->regions[i].size,
-            .userspace_addr = (uint64_t)(uintptr_t)mem->regions[i].hva,
-        };
-        if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+        /* A hotplug region with nothing plugged yet has no slot. */
+        if (mem->regions[i].size &&
+            vm_add_memory(vm, mem->regions[i].gpa, mem->regions[i].size, mem->regions[i].hva) < 0) {
             r = ioctl_failed(errbuf, errlen, "KVM_SET_USER_MEMORY_REGION");
             goto fail;
         }
@@ -150,6 +147,20 @@ fail:
     /* A /dev/kvm fd the caller handed in stays the caller's. */
     vm_destroy(vm, kvm_fd >= 0);
     return r;
+}
+
+int vm_add_memory(Vm *vm, uint64_t gpa, uint64_t size, void *hva)
+{
+    struct kvm_userspace_memory_region region = {
+        .slot = vm->next_slot,
+        .guest_phys_addr = gpa,
+        .memory_size = size,
+        .userspace_addr = (uint64_t)(uintptr_t)hva,
+    };
+    if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+        return -errno;
+    vm->next_slot++;
+    return 0;
 }
 
 void vm_destroy(Vm *vm, bool keep_kvm)

@@ -17,6 +17,7 @@ typedef struct Vm {
     int vm_fd;
     size_t run_size; /* KVM_GET_VCPU_MMAP_SIZE */
     GuestMemory *mem;
+    uint32_t next_slot; /* the next KVM memory slot vm_add_memory() takes */
 } Vm;
 
 /* Opens /dev/kvm and checks its API version; returns the fd or -errno. */
@@ -28,6 +29,9 @@ int vm_adopt_kvm(int fd, char *errbuf, size_t errlen);
 /* kvm_fd < 0 opens /dev/kvm (then owned by vm); otherwise the caller keeps
  * owning kvm_fd, also on failure. */
 int vm_create(Vm *vm, int kvm_fd, GuestMemory *mem, char *errbuf, size_t errlen);
+/* Gives the guest [gpa, gpa+size) of RAM at hva in a new KVM memory slot
+ * (memory hotplug); -errno. */
+int vm_add_memory(Vm *vm, uint64_t gpa, uint64_t size, void *hva);
 /* Closes the VM (vCPUs must be destroyed first); keeps /dev/kvm open when
  * keep_kvm is set, so a reboot can create the next VM from it. */
 void vm_destroy(Vm *vm, bool keep_kvm);

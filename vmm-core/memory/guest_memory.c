@@ -48,24 +48,43 @@ static int map_region(GuestMemory *m, const MemoryConfig *cfg, GuestRegion *r, c
                 flags |= (int)(log2_u64(cfg->hugepage_size.value) << MAP_HUGE_SHIFT);
         }
     }
-    if (cfg->prefault)
+    /* Hot-pluggable RAM not plugged yet is only reserved. */
+    if (cfg->prefault && r->size == r->reserved)
         flags |= MAP_POPULATE;
 
-    void *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, flags, fd, (off_t)r->file_offset);
+    void *p = mmap(NULL, r->reserved, PROT_READ | PROT_WRITE, flags, fd, (off_t)r->file_offset);
     if (p == MAP_FAILED)
         return fail(errbuf, errlen, -errno, cfg->hugepages ? "mmap of huge pages (are enough reserved?)" : "mmap");
     r->hva = p;
 
     /* Both are hints: a kernel without KSM or THP still runs the guest. */
     if (cfg->mergeable)
-        madvise(p, r->size, MADV_MERGEABLE);
+        madvise(p, r->reserved, MADV_MERGEABLE);
     if (cfg->thp && !cfg->hugepages)
-        madvise(p, r->size, MADV_HUGEPAGE);
+        madvise(p, r->reserved, MADV_HUGEPAGE);
     else if (!cfg->thp)
-        madvise(p, r->size, MADV_NOHUGEPAGE);
+        madvise(p, r->reserved, MADV_NOHUGEPAGE);
     /* Guest RAM must not end up in a core dump of the VMM. */
-    madvise(p, r->size, MADV_DONTDUMP);
+    madvise(p, r->reserved, MADV_DONTDUMP);
     return 0;
+}
+
+/* hotplug_size / hotplugged_size as this VMM takes them (Cloud Hypervisor
+ * checks them when it builds the VM, too). */
+static int check_hotplug(const MemoryConfig *cfg, char *errbuf, size_t errlen)
+{
+    uint64_t max = cfg->hotplug_size.present ? cfg->hotplug_size.value : 0;
+    uint64_t plugged = cfg->hotplugged_size.present ? cfg->hotplugged_size.value : 0;
+    if (cfg->hotplugged_size.present && !cfg->hotplug_size.present)
+        snprintf(errbuf, errlen, "guest memory: hotplugged_size needs hotplug_size");
+    else if (max % GUEST_MEMORY_HOTPLUG_SLOT || max / GUEST_MEMORY_HOTPLUG_SLOT > GUEST_MEMORY_HOTPLUG_SLOTS)
+        snprintf(errbuf, errlen, "guest memory: hotplug_size must be a multiple of 128 MiB, at most %u of them",
+                 GUEST_MEMORY_HOTPLUG_SLOTS);
+    else if (plugged % GUEST_MEMORY_HOTPLUG_SLOT || plugged > max)
+        snprintf(errbuf, errlen, "guest memory: hotplugged_size must be a multiple of 128 MiB, at most hotplug_size");
+    else
+        return 0;
+    return -EINVAL;
 }
 
 int guest_memory_create(GuestMemory *m, const MemoryConfig *cfg, char *errbuf, size_t errlen)
@@ -85,15 +104,30 @@ int guest_memory_create(GuestMemory *m, const MemoryConfig *cfg, char *errbuf, s
             return fail(errbuf, errlen, -EINVAL, "size must be a multiple of the huge page size");
     }
 
+    int r = check_hotplug(cfg, errbuf, errlen);
+    if (r < 0)
+        return r;
+
     /* RAM below the 32-bit hole, and the rest above 4 GiB. */
     uint64_t low = size < LAYOUT_MEM_32BIT_GAP_START ? size : LAYOUT_MEM_32BIT_GAP_START;
-    m->regions[0] = (GuestRegion){.gpa = 0, .size = low, .file_offset = 0};
+    m->regions[0] = (GuestRegion){.gpa = 0, .size = low, .file_offset = 0, .reserved = low};
     m->n_regions = 1;
     if (size > low) {
-        m->regions[1] = (GuestRegion){.gpa = LAYOUT_RAM_64BIT_START, .size = size - low, .file_offset = low};
+        m->regions[1] = (GuestRegion){
+            .gpa = LAYOUT_RAM_64BIT_START, .size = size - low, .file_offset = low, .reserved = size - low};
         m->n_regions = 2;
     }
     m->ram_size = size;
+    /* Hot-pluggable RAM right above the rest, on a slot boundary. */
+    if (cfg->hotplug_size.present && cfg->hotplug_size.value) {
+        uint64_t end = LAYOUT_RAM_64BIT_START + (size - low);
+        uint64_t base = (end + GUEST_MEMORY_HOTPLUG_SLOT - 1) & ~(GUEST_MEMORY_HOTPLUG_SLOT - 1);
+        uint64_t plugged = cfg->hotplugged_size.present ? cfg->hotplugged_size.value : 0;
+        m->regions[m->n_regions++] = (GuestRegion){
+            .gpa = base, .size = plugged, .file_offset = size, .reserved = cfg->hotplug_size.value};
+        m->ram_size += plugged;
+        m->has_hotplug = true;
+    }
     m->hugepages = cfg->hugepages;
 
     /* shared=on (and hugepages, as Cloud Hypervisor does) use a memfd so the
@@ -109,14 +143,14 @@ int guest_memory_create(GuestMemory *m, const MemoryConfig *cfg, char *errbuf, s
         if (m->memfd < 0)
             return fail(errbuf, errlen, -errno, "memfd_create");
         if (ftruncate(m->memfd, (off_t)size) < 0) {
-            int r = -errno;
+            r = -errno;
             guest_memory_destroy(m);
             return fail(errbuf, errlen, r, "ftruncate of the memfd");
         }
     }
 
     for (size_t i = 0; i < m->n_regions; i++) {
-        int r = map_region(m, cfg, &m->regions[i], errbuf, errlen);
+        r = map_region(m, cfg, &m->regions[i], errbuf, errlen);
         if (r < 0) {
             guest_memory_destroy(m);
             return r;
@@ -125,11 +159,31 @@ int guest_memory_create(GuestMemory *m, const MemoryConfig *cfg, char *errbuf, s
     return 0;
 }
 
+const GuestRegion *guest_memory_hotplug_region(const GuestMemory *m)
+{
+    return m->has_hotplug ? &m->regions[m->n_regions - 1] : NULL;
+}
+
+int guest_memory_plug(GuestMemory *m, uint64_t bytes, uint64_t *gpa)
+{
+    if (!m->has_hotplug || bytes == 0 || bytes % GUEST_MEMORY_HOTPLUG_SLOT)
+        return -EINVAL;
+    GuestRegion *r = &m->regions[m->n_regions - 1];
+    if (bytes > r->reserved - r->size)
+        return -ENOSPC;
+    *gpa = r->gpa + r->size;
+    /* Device workers read sizes without the main thread's locks: they see
+     * the old size (and refuse the new range) or the new one. */
+    __atomic_store_n(&r->size, r->size + bytes, __ATOMIC_RELEASE);
+    __atomic_store_n(&m->ram_size, m->ram_size + bytes, __ATOMIC_RELEASE);
+    return 0;
+}
+
 void guest_memory_destroy(GuestMemory *m)
 {
     for (size_t i = 0; i < m->n_regions; i++)
         if (m->regions[i].hva)
-            munmap(m->regions[i].hva, m->regions[i].size);
+            munmap(m->regions[i].hva, m->regions[i].reserved);
     if (m->memfd >= 0)
         close(m->memfd);
     memset(m, 0, sizeof(*m));
@@ -207,8 +261,8 @@ void *guest_memory_ptr(const GuestMemory *m, uint64_t gpa, uint64_t len)
         /* Written so that no sum can wrap: gpa - r->gpa only after gpa >= r->gpa. */
         if (gpa < r->gpa)
             continue;
-        uint64_t off = gpa - r->gpa;
-        if (off >= r->size || len > r->size - off)
+        uint64_t off = gpa - r->gpa, size = __atomic_load_n(&r->size, __ATOMIC_ACQUIRE);
+        if (off >= size || len > size - off)
             continue;
         return r->hva + off;
     }

@@ -15,18 +15,27 @@
 #include "config.h"
 
 #define GUEST_MEMORY_MAX_REGIONS 4
+/* --memory hotplug_method=acpi: RAM is added in slots of this size (a Linux
+ * memory block), at most this many. */
+#define GUEST_MEMORY_HOTPLUG_SLOT  (128ULL << 20)
+#define GUEST_MEMORY_HOTPLUG_SLOTS 256u
 
 typedef struct GuestRegion {
     uint64_t gpa;  /* guest-physical start */
-    uint64_t size; /* bytes */
+    uint64_t size; /* bytes the guest has (the hotplug region grows: read it atomically) */
     uint8_t *hva;  /* host mapping */
-    uint64_t file_offset; /* offset of this region in the memfd, when shared */
+    uint64_t file_offset; /* offset of this region in the memfd, when shared, and in a snapshot's memory file */
+    uint64_t reserved;    /* bytes mapped at hva: size, or the hotplug region's hotplug_size */
 } GuestRegion;
 
 typedef struct GuestMemory {
     GuestRegion regions[GUEST_MEMORY_MAX_REGIONS];
     size_t n_regions;
-    uint64_t ram_size; /* sum of region sizes = configured memory size */
+    uint64_t ram_size; /* sum of region sizes: the configured size, plus what was hot-plugged */
+    /* With hotplug_size: the last region, reserved from the start, of which
+     * the first size bytes are plugged; not in the e820 map (the guest finds
+     * it through ACPI memory devices). */
+    bool has_hotplug;
     int memfd;         /* -1 unless shared=on or hugepages=on */
     bool hugepages;
     /* The regions are private mappings of a snapshot's memory file
@@ -43,6 +52,15 @@ typedef struct GuestMemory {
  */
 int guest_memory_create(GuestMemory *m, const MemoryConfig *cfg, char *errbuf, size_t errlen);
 void guest_memory_destroy(GuestMemory *m);
+/* Plugs bytes more of the hotplug region (a multiple of the slot size) and
+ * returns the guest-physical address they start at; -ENOSPC past
+ * hotplug_size, -EINVAL without hotplug or for another size. The new range
+ * is visible to guest_memory_ptr() from here on: register it with KVM
+ * before telling the guest. */
+int guest_memory_plug(GuestMemory *m, uint64_t bytes, uint64_t *gpa);
+/* The hotplug region, or NULL. */
+const GuestRegion *guest_memory_hotplug_region(const GuestMemory *m);
+
 /* Gives every page back (reads as zero again), for a guest reset. */
 int guest_memory_clear(GuestMemory *m);
 

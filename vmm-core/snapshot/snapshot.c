@@ -17,6 +17,7 @@
 #include "blk.h"
 #include "console.h"
 #include "cpu_hotplug.h"
+#include "mem_hotplug.h"
 #include "i8042.h"
 #include "net.h"
 #include "pci_hotplug.h"
@@ -194,6 +195,11 @@ static void save_devices(VmmDevices *d, SnapshotWriter *w)
     if (d->cpu_hotplug) {
         snapshot_section_begin(w, SNAPSHOT_SEC_DEV_CPU_HOTPLUG, 0);
         cpu_hotplug_save(d->cpu_hotplug, w);
+        snapshot_section_end(w);
+    }
+    if (d->mem_hotplug) {
+        snapshot_section_begin(w, SNAPSHOT_SEC_DEV_MEM_HOTPLUG, 0);
+        mem_hotplug_save(d->mem_hotplug, w);
         snapshot_section_end(w);
     }
 }
@@ -416,10 +422,11 @@ static int open_config(Snapshot *s, const char *dir, char *errbuf, size_t errlen
         return r;
     }
     s->has_config = true;
-    if (s->config.memory.size != s->state.info.memory_size)
+    uint64_t ram = s->config.memory.size +
+                   (s->config.memory.hotplugged_size.present ? s->config.memory.hotplugged_size.value : 0);
+    if (ram != s->state.info.memory_size)
         return mismatch(errbuf, errlen, "the configuration has %llu bytes of memory, the state %llu",
-                        (unsigned long long)s->config.memory.size,
-                        (unsigned long long)s->state.info.memory_size);
+                        (unsigned long long)ram, (unsigned long long)s->state.info.memory_size);
     if (s->config.cpus.boot_vcpus != s->state.info.n_vcpus)
         return mismatch(errbuf, errlen, "the configuration has %u vCPUs, the state %u",
                         s->config.cpus.boot_vcpus, s->state.info.n_vcpus);
@@ -632,6 +639,11 @@ static int load_cpu_hotplug(void *dev, SnapshotReader *r)
     return cpu_hotplug_load(dev, r);
 }
 
+static int load_mem_hotplug(void *dev, SnapshotReader *r)
+{
+    return mem_hotplug_load(dev, r);
+}
+
 /* A section snapshots of an older vmm lack: absent means nothing pending. */
 static int load_optional(const Snapshot *s, uint32_t type, const char *name,
                          int (*load)(void *, SnapshotReader *), void *dev, char *errbuf, size_t errlen)
@@ -724,7 +736,9 @@ int snapshot_restore_state(const Snapshot *s, const SnapshotVm *vm, char *errbuf
     if ((r = load_optional(s, SNAPSHOT_SEC_DEV_CPU_HOTPLUG, "CPU hotplug", load_cpu_hotplug, d->cpu_hotplug,
                            errbuf, errlen)) < 0 ||
         (r = load_optional(s, SNAPSHOT_SEC_DEV_PCI_HOTPLUG, "PCI hotplug", load_pci_hotplug, d->hotplug, errbuf,
-                           errlen)) < 0)
+                           errlen)) < 0 ||
+        (r = load_optional(s, SNAPSHOT_SEC_DEV_MEM_HOTPLUG, "memory hotplug", load_mem_hotplug, d->mem_hotplug,
+                           errbuf, errlen)) < 0)
         return r;
     return restore_virtio(s, d, errbuf, errlen);
 }

@@ -51,6 +51,7 @@ enum {
      * (pci_hotplug.c, cpu_hotplug.c); optional: none when absent */
     SNAPSHOT_SEC_DEV_PCI_HOTPLUG = 0x0305,
     SNAPSHOT_SEC_DEV_CPU_HOTPLUG = 0x0306,
+    SNAPSHOT_SEC_DEV_MEM_HOTPLUG = 0x0307,
 
     SNAPSHOT_SEC_PCI_BUS = 0x0401,      /* instance 0 (pci.c) */
     SNAPSHOT_SEC_PCI_FUNCTION = 0x0402, /* instance = slot, 0 = host bridge (pci.c) */

@@ -148,8 +148,9 @@ gdt_desc:
     .word gdt_end - gdt - 1
     .quad gdt
 
-/* Identity map of the low 4 GiB with 2 MiB pages (LAPIC and IOAPIC included),
- * as initialised data so no CPL0 loop builds it. */
+/* Identity map of the low 5 GiB with 2 MiB pages (LAPIC and IOAPIC included;
+ * the fifth GiB for hot-plugged memory, test=memhp), as initialised data so
+ * no CPL0 loop builds it. */
     .section .data.pagetables, "aw"
     .balign 4096
 pml4:
@@ -160,10 +161,11 @@ pdpt:
     .quad pd + 0x1000 + PTE_TABLE
     .quad pd + 0x2000 + PTE_TABLE
     .quad pd + 0x3000 + PTE_TABLE
-    .fill 508, 8, 0
+    .quad pd + 0x4000 + PTE_TABLE
+    .fill 507, 8, 0
 pd:
     .set page, 0
-    .rept 2048
+    .rept 2560
     .quad (page << 21) + PDE_FLAGS
     .set page, page + 1
     .endr

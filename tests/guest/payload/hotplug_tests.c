@@ -8,6 +8,12 @@
  * the slot in PCID, ejects it through B0EJ as the slot's _EJ0 would, and
  * waits for the function to vanish from configuration space.
  *
+ * test=memhp: ACPI memory hotplug the same way. The runner plugs two
+ * slots (vm.resize desired_ram), the payload finds them in MIN and MPR,
+ * writes a pattern over them (mapped at 4 GiB by head.S), reads it back,
+ * and again after the runner snapshotted the VM and restored it in a new
+ * vmm (a newline on COM1 says when).
+ *
  * test=cpuhp: ACPI vCPU hotplug the same way. The runner adds two vCPUs
  * (vm.resize, at once or one by one), the payload finds them in CIN and CPR; the runner asks for
  * their removal, the payload finds them in CRM and ejects each through CEJ
@@ -29,6 +35,12 @@
 #define CPU_CIN            0x20
 #define CPU_CRM            0x40
 #define CPU_CEJ            0x60
+#define MEM_PORT           0xaec0 /* PORT_MEM_HOTPLUG */
+#define MEM_MPR            0x00
+#define MEM_MIN            0x20
+#define MEM_SLOT           (128UL << 20)
+#define MEM_BASE           0x100000000UL /* above RAM of less than 3 GiB (guest_memory.c) */
+#define MEM_STRIDE         (1UL << 20)
 
 static struct {
     uint32_t type, reserved;
@@ -157,4 +169,46 @@ void test_cpu_hotplug(void)
     check(in == 0x2, "CIN0 0x%x after vm.resize to 2, wanted vCPU 1", in);
     check(inl(CPU_PORT + CPU_CPR) == 0x3, "CPR0 0x%x after vm.resize to 2", inl(CPU_PORT + CPU_CPR));
     print("INFO cpuhp done\n");
+}
+
+static uint64_t mem_pattern(uint64_t off)
+{
+    return (off + 11) * PATTERN_MULTIPLIER;
+}
+
+/* Every MEM_STRIDE of [MEM_BASE, + len): the pattern is there. */
+static bool mem_pattern_ok(uint64_t len, const char *when)
+{
+    for (uint64_t off = 0; off < len; off += MEM_STRIDE) {
+        uint64_t got = *(volatile uint64_t *)(uintptr_t)(MEM_BASE + off);
+        if (got != mem_pattern(off)) {
+            fail("memhp: %s, 0x%lx holds 0x%lx, wanted 0x%lx", when, MEM_BASE + off, got, mem_pattern(off));
+            return false;
+        }
+    }
+    return true;
+}
+
+void test_mem_hotplug(void)
+{
+    /* Nothing plugged at boot; every register is read-only. */
+    check(inl(MEM_PORT + MEM_MPR) == 0 && inl(MEM_PORT + MEM_MIN) == 0, "MPR0/MIN0 not clear at boot");
+    outl(MEM_PORT + MEM_MPR, 0xffffffffu);
+    check(inl(MEM_PORT + MEM_MPR) == 0, "a write to MPR0 plugged something");
+    print("READY memhp-add\n");
+
+    uint32_t in = wait_bits(MEM_PORT + MEM_MIN, 0x3);
+    check(in == 0x3, "MIN0 0x%x after vm.resize, wanted slots 0 and 1", in);
+    check(inl(MEM_PORT + MEM_MPR) == 0x3, "MPR0 0x%x after vm.resize", inl(MEM_PORT + MEM_MPR));
+    for (uint64_t off = 0; off < 2 * MEM_SLOT; off += MEM_STRIDE)
+        *(volatile uint64_t *)(uintptr_t)(MEM_BASE + off) = mem_pattern(off);
+    if (!mem_pattern_ok(2 * MEM_SLOT, "written"))
+        return;
+    print("READY memhp-snapshot\n");
+    char c;
+    for (;;)
+        if (serial_getc(&c) && c == '\n')
+            break;
+    if (mem_pattern_ok(2 * MEM_SLOT, "after the restore"))
+        print("INFO memhp done\n");
 }

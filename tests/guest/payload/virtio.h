@@ -114,3 +114,4 @@ bool run_virtio_device_test(const char *name);
 /* test=hotplug and test=cpuhp (hotplug_tests.c). */
 void test_hotplug(void);
 void test_cpu_hotplug(void);
+void test_mem_hotplug(void);

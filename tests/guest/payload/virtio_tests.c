@@ -517,6 +517,8 @@ bool run_virtio_test(const char *name)
         test_hotplug();
     else if (!memcmp(name, "cpuhp", 6))
         test_cpu_hotplug();
+    else if (!memcmp(name, "memhp", 6))
+        test_mem_hotplug();
     else
         return run_virtio_device_test(name);
     return true;

@@ -62,16 +62,15 @@ static const uint8_t *table_at(const GuestMemory *m, uint64_t gpa, const char *s
     return t;
 }
 
-static void build(Tables *t, uint32_t boot, uint32_t max, bool serial, bool pvpanic, bool pci)
+static void build_platform(Tables *t, const AcpiPlatform *p)
 {
-    AcpiPlatform p = {.boot_vcpus = boot, .max_vcpus = max, .serial = serial, .pvpanic = pvpanic, .pci = pci};
     char err[256] = "";
 
     memset(t, 0, sizeof(*t));
     test_mem_init(&t->m, 64 * MIB, 0);
     /* Garbage first: the builder must write every byte it relies on. */
     memset(t->m.regions[0].hva + LAYOUT_ACPI_START, 0xa5, LAYOUT_ACPI_END - LAYOUT_ACPI_START);
-    int r = acpi_build_tables(&t->m, &p, &t->rsdp, err, sizeof(err));
+    int r = acpi_build_tables(&t->m, p, &t->rsdp, err, sizeof(err));
     if (r < 0)
         fail_msg("acpi_build_tables: %s", err);
 
@@ -105,7 +104,7 @@ static void build(Tables *t, uint32_t boot, uint32_t max, bool serial, bool pvpa
     }
     assert_non_null(t->fadt);
     assert_non_null(t->madt);
-    if (pci)
+    if (p->pci)
         assert_non_null(t->mcfg);
     else
         assert_null(t->mcfg);
@@ -120,6 +119,12 @@ static void build(Tables *t, uint32_t boot, uint32_t max, bool serial, bool pvpa
     t->facs = acpi_ptr(&t->m, facs, 64);
     assert_memory_equal(t->facs, "FACS", 4);
     assert_int_equal(get32(t->facs + 4), 64);
+}
+
+static void build(Tables *t, uint32_t boot, uint32_t max, bool serial, bool pvpanic, bool pci)
+{
+    AcpiPlatform p = {.boot_vcpus = boot, .max_vcpus = max, .serial = serial, .pvpanic = pvpanic, .pci = pci};
+    build_platform(t, &p);
 }
 
 static void release(Tables *t)
@@ -369,6 +374,40 @@ static void test_dsdt_cpu_hotplug(void **state)
     }
 }
 
+/* With hot-pluggable memory: one PNP0C80 device per slot, each with its
+ * slot's range as a QWordMemory _CRS, the controller's MHST region, and the
+ * GED reading MIN0. */
+static void test_dsdt_memory_hotplug(void **state)
+{
+    (void)state;
+    AcpiPlatform p = {.boot_vcpus = 1, .max_vcpus = 1, .pci = true, .mem_hotplug_base = 4 * GIB,
+                      .mem_slot_size = 128 * MIB, .mem_slots = 4};
+    Tables t;
+    build_platform(&t, &p);
+    const uint8_t *d = t.dsdt + 36;
+    size_t n = get32(t.dsdt + 4) - 36;
+    static const uint8_t pnp0c80[] = {0x0c, 0x41, 0xd0, 0x0c, 0x80}; /* DWordPrefix, EISAID("PNP0C80") */
+    size_t devices = 0;
+    for (const uint8_t *q = d; (q = find_bytes(q, n - (size_t)(q - d), pnp0c80, sizeof(pnp0c80))); q++)
+        devices++;
+    assert_int_equal(devices, 4);
+    /* Slot 2: [4 GiB + 256 MiB, + 128 MiB). */
+    uint8_t qword[46] = {0x8a, 43, 0, 0, 0x0d, 0x03};
+    uint64_t min = 4 * GIB + 256 * MIB, max = min + 128 * MIB - 1, len = 128 * MIB;
+    memcpy(qword + 14, &min, 8);
+    memcpy(qword + 22, &max, 8);
+    memcpy(qword + 38, &len, 8);
+    assert_non_null(find_bytes(d, n, qword, sizeof(qword)));
+    assert_non_null(find_bytes(d, n, "MHST", 4));
+    assert_non_null(find_bytes(d, n, "M003", 4));
+    assert_null(find_bytes(d, n, "M004", 4));
+    size_t min0 = 0;
+    for (const uint8_t *q = d; (q = find_bytes(q, n - (size_t)(q - d), "MIN0", 4)); q++)
+        min0++;
+    assert_int_equal(min0, 2); /* the field and the _EVT's read */
+    release(&t);
+}
+
 /* iasl (acpica-tools), when installed, must disassemble every table without
  * complaint: an independent check of the AML and the table layouts. */
 static void test_iasl_disassembles(void **state)
@@ -379,7 +418,10 @@ static void test_iasl_disassembles(void **state)
     char dir[] = "/tmp/vmm-acpi-XXXXXX";
     assert_non_null(mkdtemp(dir));
     Tables t;
-    build(&t, 2, 4, true, true, true);
+    /* Everything at once: vCPU and memory hotplug, COM1, pvpanic, PCI. */
+    AcpiPlatform p = {.boot_vcpus = 2, .max_vcpus = 4, .serial = true, .pvpanic = true, .pci = true,
+                      .mem_hotplug_base = 4 * GIB, .mem_slot_size = 128 * MIB, .mem_slots = 3};
+    build_platform(&t, &p);
     const uint8_t *tables[] = {t.xsdt, t.fadt, t.madt, t.mcfg, t.dsdt};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         char path[128], cmd[512];
@@ -654,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_mcfg),
         cmocka_unit_test(test_dsdt_contents),
         cmocka_unit_test(test_dsdt_cpu_hotplug),
+        cmocka_unit_test(test_dsdt_memory_hotplug),
         cmocka_unit_test(test_iasl_disassembles),
         cmocka_unit_test(test_acpi_errors),
         cmocka_unit_test(test_aml_integers),

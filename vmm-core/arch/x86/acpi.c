@@ -16,6 +16,7 @@
 #include "acpi.h"
 #include "aml.h"
 #include "acpi_cpu_hotplug.h"
+#include "acpi_mem_hotplug.h"
 #include "acpi_pci_hotplug.h"
 #include "layout.h"
 #include "pci.h"
@@ -290,6 +291,8 @@ static void build_ged(AmlBuf *b, const AcpiPlatform *p)
         acpi_pci_hotplug_evt(b);
     if (p->max_vcpus > p->boot_vcpus)
         acpi_cpu_hotplug_evt(b, p->max_vcpus);
+    if (p->mem_slots)
+        acpi_mem_hotplug_evt(b, p->mem_slots);
     aml_end(b, m);
     aml_end(b, dev);
 }
@@ -394,7 +397,9 @@ static int build_dsdt(const AcpiPlatform *p, AmlBuf *b)
     }
     if (p->max_vcpus > p->boot_vcpus)
         acpi_cpu_hotplug_devices(b, p->max_vcpus);
-    if (p->pci || p->max_vcpus > p->boot_vcpus)
+    if (p->mem_slots)
+        acpi_mem_hotplug_devices(b, p->mem_hotplug_base, p->mem_slot_size, p->mem_slots);
+    if (p->pci || p->max_vcpus > p->boot_vcpus || p->mem_slots)
         build_ged(b, p);
     aml_end(b, sb);
     if (res.failed)

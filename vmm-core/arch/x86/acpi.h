@@ -19,6 +19,10 @@ typedef struct AcpiPlatform {
     bool serial;         /* COM1 present */
     bool pvpanic;        /* QEMU-style pvpanic device at PORT_PVPANIC */
     bool pci;            /* PCI host bridge + MCFG at LAYOUT_PCI_ECAM_START */
+    /* --memory hotplug_size: memory devices for mem_slots slots of
+     * mem_slot_size bytes from mem_hotplug_base; 0 slots: none. */
+    uint64_t mem_hotplug_base, mem_slot_size;
+    uint32_t mem_slots;
 } AcpiPlatform;
 
 /* Writes the tables; *rsdp receives the RSDP's guest address. */

@@ -44,6 +44,7 @@
 #define RES_EXT_IRQ      0x89
 #define RES_DWORD_ADDR   0x87
 #define RES_WORD_ADDR    0x88
+#define RES_QWORD_ADDR   0x8a
 #define RES_ADDR_MEMORY  0
 #define RES_ADDR_IO      1
 #define RES_ADDR_BUS     2
@@ -473,6 +474,22 @@ void aml_res_mem32_fixed(AmlBuf *r, uint32_t base, uint32_t len)
     aml_byte(r, 0x01); /* read/write */
     put_le(r, base, 4);
     put_le(r, len, 4);
+}
+
+void aml_res_mem64_fixed(AmlBuf *r, uint64_t base, uint64_t len)
+{
+    aml_byte(r, RES_QWORD_ADDR);
+    put_le(r, 43, 2);
+    aml_byte(r, RES_ADDR_MEMORY);
+    aml_byte(r, 0x0d); /* consumer, positive decode, min and max fixed */
+    aml_byte(r, 0x03); /* read/write, cacheable */
+    put_le(r, 0, 8);   /* granularity */
+    put_le(r, base, 8);
+    put_le(r, base + len - 1, 8);
+    put_le(r, 0, 8); /* translation */
+    put_le(r, len, 8);
+    if (len == 0 || base + len - 1 < base)
+        r->failed = true;
 }
 
 void aml_res_interrupt_edge(AmlBuf *r, uint32_t gsi)

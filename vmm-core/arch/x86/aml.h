@@ -77,6 +77,8 @@ void aml_res_bus_range(AmlBuf *r, uint16_t min, uint16_t max);   /* WordBusNumbe
 void aml_res_io_range(AmlBuf *r, uint16_t min, uint16_t max);    /* WordIO, producer, entire range */
 void aml_res_mem32_range(AmlBuf *r, uint32_t min, uint32_t max); /* DWordMemory, producer, non-cacheable RW */
 void aml_res_mem32_fixed(AmlBuf *r, uint32_t base, uint32_t len); /* Memory32Fixed(ReadWrite) */
+/* QWordMemory, consumer, fixed [base, base+len), cacheable read/write */
+void aml_res_mem64_fixed(AmlBuf *r, uint64_t base, uint64_t len);
 /* Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive) {gsi} */
 void aml_res_interrupt_edge(AmlBuf *r, uint32_t gsi);
 /* Buffer holding r's descriptors plus the end tag: the value of a _CRS. */

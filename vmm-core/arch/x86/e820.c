@@ -29,6 +29,9 @@ int x86_e820_build(const GuestMemory *mem, X86E820Entry *out, size_t max)
     int r;
 
     for (size_t i = 0; i < mem->n_regions && i < GUEST_MEMORY_MAX_REGIONS; i++) {
+        /* Hot-pluggable RAM is the ACPI memory devices' to announce. */
+        if (&mem->regions[i] == guest_memory_hotplug_region(mem))
+            continue;
         uint64_t start = mem->regions[i].gpa;
         uint64_t end = start + mem->regions[i].size;
 

@@ -144,6 +144,7 @@ static int load_one(Manager *m, const char *file)
         return r;
     vm->vcpus = rc.vcpus;
     vm->memory_size = rc.memory_size;
+    vm->memory_max = rc.memory_max;
     vm->autostart = json_object_object_get_ex(o, "autostart", &jauto) && json_object_get_boolean(jauto);
     r = manager_add_vm(m, vm);
     if (r < 0) {
@@ -300,6 +301,7 @@ static int create_vm(sd_bus_message *msg, Manager *m, const char *name, Resolved
         goto out;
     vm->vcpus = rc->vcpus;
     vm->memory_size = rc->memory_size;
+    vm->memory_max = rc->memory_max;
     r = vm_save(vm);
     if (r < 0) {
         r = sd_bus_error_setf(error, SD_BUS_ERROR_IO_ERROR, "cannot save VM %s under %s: %s", name,

@@ -33,7 +33,7 @@ static bool polkit_call_needs_auth(sd_bus_message *m)
     static const char *const manager_methods[] = {"CreateVM", "CreateVMFromArgs", "DeleteVM", "RestoreVM"};
     static const char *const vm_methods[] = {
         "Start",    "Shutdown",      "PowerOff",    "Reboot",  "Pause",  "Resume",      "OpenConsole",
-        "Snapshot", "ResizeBalloon", "ResizeVCPUs", "AddDisk", "AddNet", "RemoveDevice"};
+        "Snapshot", "ResizeBalloon", "ResizeVCPUs", "ResizeMemory", "AddDisk", "AddNet", "RemoveDevice"};
     const char *iface = sd_bus_message_get_interface(m), *member = sd_bus_message_get_member(m);
     if (!iface || !member)
         return false;

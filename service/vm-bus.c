@@ -169,6 +169,11 @@ static int method_resize_vcpus(sd_bus_message *m, void *userdata, sd_bus_error *
     return vm_resize_vcpus(userdata, m, error);
 }
 
+static int method_resize_memory(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return vm_resize_memory(userdata, m, error);
+}
+
 static int method_add_disk(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
     return vm_add_disk(userdata, m, error);
@@ -367,7 +372,7 @@ const sd_bus_vtable vm_vtable[] = {
     /* Changes with AddDisk, AddNet and an ejected device. */
     SD_BUS_PROPERTY("Config", "s", NULL, offsetof(Vm, config_json), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("VCPUs", "u", NULL, offsetof(Vm, vcpus), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("MemorySize", "t", NULL, offsetof(Vm, memory_size), SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("MemorySize", "t", NULL, offsetof(Vm, memory_size), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("PID", "u", NULL, offsetof(Vm, pid), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("ConsolePath", "s", property_get_string_or_empty, offsetof(Vm, console_path),
                     SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -387,6 +392,8 @@ const sd_bus_vtable vm_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES("ResizeBalloon", "t", SD_BUS_PARAM(bytes), "", , method_resize_balloon,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("ResizeVCPUs", "u", SD_BUS_PARAM(vcpus), "", , method_resize_vcpus,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ResizeMemory", "t", SD_BUS_PARAM(bytes), "", , method_resize_memory,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("AddDisk", "s", SD_BUS_PARAM(config), "s", SD_BUS_PARAM(id), method_add_disk,
                              SD_BUS_VTABLE_UNPRIVILEGED),

@@ -22,6 +22,12 @@ void resolved_config_free(ResolvedConfig *rc)
  * be wired to vmmd's stdin/stdout (the journal). They become ptys, which
  * ConsolePath reports and a user can attach to. The mapping is done once, at
  * creation, so the stored Config says what actually runs. */
+static void memory_sizes(const MemoryConfig *m, ResolvedConfig *ret)
+{
+    ret->memory_size = m->size + (m->hotplugged_size.present ? m->hotplugged_size.value : 0);
+    ret->memory_max = m->size + (m->hotplug_size.present ? m->hotplug_size.value : 0);
+}
+
 static void map_tty_to_pty(VmConfig *cfg)
 {
     if (cfg->serial.mode == CONSOLE_MODE_TTY)
@@ -45,7 +51,7 @@ static int finish(VmConfig *cfg, ResolvedConfig *ret, sd_bus_error *error)
     map_tty_to_pty(cfg);
     char *json = vm_config_to_json(cfg, false);
     ret->vcpus = cfg->cpus.boot_vcpus;
-    ret->memory_size = cfg->memory.size;
+    memory_sizes(&cfg->memory, ret);
     vm_config_free(cfg);
     if (!json)
         return -ENOMEM;
@@ -146,7 +152,7 @@ int vm_config_load_json(const char *json, ResolvedConfig *ret, char *errbuf, siz
     }
     char *out = vm_config_to_json(&cfg, false);
     ret->vcpus = cfg.cpus.boot_vcpus;
-    ret->memory_size = cfg.memory.size;
+    memory_sizes(&cfg.memory, ret);
     vm_config_free(&cfg);
     if (!out)
         return -ENOMEM;

@@ -14,7 +14,8 @@
 typedef struct ResolvedConfig {
     char *json; /* compact, every default filled in */
     uint32_t vcpus;
-    uint64_t memory_size;
+    uint64_t memory_size; /* guest RAM: size plus hotplugged_size */
+    uint64_t memory_max;  /* what the VMM maps: size plus hotplug_size */
 } ResolvedConfig;
 
 void resolved_config_free(ResolvedConfig *rc);

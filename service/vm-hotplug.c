@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * AddDisk, AddNet and RemoveDevice: devices hot-plugged into a running VM;
- * ResizeVCPUs: vCPUs added to it or taken away.
+ * ResizeVCPUs: vCPUs added to it or taken away; ResizeMemory: RAM plugged.
  * vmmd opens the image or tap as at Start (the VMM cannot: it runs
  * unprivileged) and sends the descriptors with vm.add-disk / vm.add-net;
  * the stored definition follows each change, so the next Start has the
@@ -172,6 +172,89 @@ int vm_resize_vcpus(Vm *vm, sd_bus_message *m, sd_bus_error *error)
     if (r < 0) {
         sd_bus_message_unref(z->call);
         free(z);
+        return vm_send_failed(vm, "vm.resize", r, error);
+    }
+    return 1;
+}
+
+/* --------------------------------------------------------------- memory */
+
+typedef struct Growing {
+    Vm *vm;
+    sd_bus_message *call;
+    uint64_t bytes;
+} Growing;
+
+static void on_memory_resized(int error, const char *code, const char *message, json_object *result,
+                              void *userdata)
+{
+    Growing *g = userdata;
+    Vm *vm = g->vm;
+    (void)result;
+    if (error < 0) {
+        vm_reply_failed(vm, g->call, "vm.resize", error, code, message);
+    } else {
+        /* The memory is the guest's now: the definition boots with it. */
+        _cleanup_json_ json_object *doc = definition(vm);
+        json_object *memory = NULL, *size = NULL;
+        int r = doc && json_object_object_get_ex(doc, "memory", &memory) &&
+                        json_object_object_get_ex(memory, "size", &size) &&
+                        (uint64_t)json_object_get_int64(size) <= g->bytes
+                    ? 0
+                    : -ENOMEM;
+        if (r == 0) {
+            json_object_object_add(memory, "hotplugged_size",
+                                   json_object_new_uint64(g->bytes - (uint64_t)json_object_get_int64(size)));
+            r = commit_definition(vm, doc);
+        }
+        if (r < 0) {
+            (void)sd_bus_reply_method_errorf(g->call, VMM_ERROR_VMM_FAILED,
+                                             "VM %s: it has %" PRIu64
+                                             " bytes of RAM, but the definition cannot be saved: %s",
+                                             vm->name, g->bytes, strerror(-r));
+        } else {
+            vm->memory_size = g->bytes;
+            (void)sd_bus_emit_properties_changed(vm->manager->bus, vm->path, VMM_VM_INTERFACE, "MemorySize",
+                                                 NULL);
+            (void)sd_bus_reply_method_return(g->call, NULL);
+        }
+    }
+    sd_bus_message_unref(g->call);
+    free(g);
+}
+
+int vm_resize_memory(Vm *vm, sd_bus_message *m, sd_bus_error *error)
+{
+    uint64_t bytes;
+    int r = sd_bus_message_read(m, "t", &bytes);
+    if (r < 0)
+        return r;
+    if (!live(vm))
+        return not_live(vm, "resize the memory of", error);
+    if (vm->memory_max == vm->memory_size && bytes != vm->memory_size)
+        return sd_bus_error_setf(error, VMM_ERROR_NOT_SUPPORTED,
+                                 "VM %s has no hot-pluggable memory left (memory.hotplug_size)", vm->name);
+    if (bytes < vm->memory_size)
+        return sd_bus_error_setf(error, VMM_ERROR_NOT_SUPPORTED,
+                                 "VM %s has %" PRIu64 " bytes of RAM: memory is never unplugged (ResizeBalloon "
+                                 "gives some back)",
+                                 vm->name, vm->memory_size);
+    if (bytes > vm->memory_max)
+        return sd_bus_error_setf(error, VMM_ERROR_INVALID_CONFIG,
+                                 "VM %s: %" PRIu64 " bytes is more than its memory.size plus hotplug_size (%" PRIu64
+                                 ")",
+                                 vm->name, bytes, vm->memory_max);
+    _cleanup_json_ json_object *args = json_object_new_object();
+    Growing *g = calloc(1, sizeof(*g));
+    if (!args || !g || json_object_object_add(args, "desired_ram", json_object_new_uint64(bytes)) < 0) {
+        free(g);
+        return -ENOMEM;
+    }
+    *g = (Growing){.vm = vm, .call = sd_bus_message_ref(m), .bytes = bytes};
+    r = vmm_conn_call(vm->api, "vm.resize", args, VMM_REQUEST_TIMEOUT_USEC, on_memory_resized, g);
+    if (r < 0) {
+        sd_bus_message_unref(g->call);
+        free(g);
         return vm_send_failed(vm, "vm.resize", r, error);
     }
     return 1;

@@ -668,7 +668,7 @@ static int spawn_vmm(Vm *vm, sd_bus_message *m, const char *restore_url, sd_bus_
     if (pid < 0)
         return sd_bus_error_setf(error, VMM_ERROR_VMM_FAILED, "cannot fork: %s", strerror(errno));
     if (pid == 0)
-        child_exec(argv, null_fd, log_fd, fds, n_fds, &mgr->sandbox, vm->memory_size);
+        child_exec(argv, null_fd, log_fd, fds, n_fds, &mgr->sandbox, vm->memory_max);
 
     /* The child is ours and unreaped until vm_reap_if_exited() reaps it,
      * so the pid cannot have been reused yet. */

@@ -46,7 +46,8 @@ struct Vm {
     char *uuid;
     char *config_json; /* the resolved configuration, compact JSON */
     uint32_t vcpus;
-    uint64_t memory_size;
+    uint64_t memory_size; /* guest RAM, hot-plugged memory included */
+    uint64_t memory_max;  /* with all of hotplug_size: the VMM's address-space limit */
     bool autostart;
 
     VmState state;
@@ -137,6 +138,9 @@ int vm_resize_vcpus(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 /* The VMM runs vcpus vCPUs now: the definition's boot_vcpus, Config and
  * VCPUs follow. -ERANGE for 0 or more than the definition's max_vcpus. */
 int vm_vcpus_changed(Vm *vm, uint32_t vcpus);
+/* ResizeMemory(t): vm.resize desired_ram (memory.hotplug_size); the
+ * definition's hotplugged_size and MemorySize follow the VMM's answer. */
+int vm_resize_memory(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 int vm_add_net(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 int vm_remove_device(Vm *vm, sd_bus_message *m, sd_bus_error *error);
 void vm_device_removed(Vm *vm, const char *id);

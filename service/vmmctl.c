@@ -42,6 +42,7 @@ static void help(void)
            "  console NAME                  attach to the serial console; Ctrl-] leaves\n"
            "  balloon NAME SIZE             set the balloon's target (bytes, or with K/M/G suffix)\n"
            "  vcpus NAME COUNT              add vCPUs up to its --cpus max, or ask the guest to eject some\n"
+           "  memory NAME SIZE              plug RAM up to a new total (--memory hotplug_size)\n"
            "  snapshot NAME DIR             write the paused VM's state into DIR, <state-dir>/snapshots/NAME/X\n"
            "  restore NAME DIR              start the stopped VM from its snapshot in DIR (paused)\n"
            "  add-disk NAME DISK            hot-plug a disk: --disk syntax (path=IMG,readonly=on,...)\n"
@@ -321,8 +322,8 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-/* balloon NAME SIZE (VM.ResizeBalloon). */
-static int cmd_balloon(sd_bus *bus, const char *name, const char *size)
+/* balloon NAME SIZE (VM.ResizeBalloon), memory NAME SIZE (VM.ResizeMemory). */
+static int cmd_resize_bytes(sd_bus *bus, const char *name, const char *size, const char *method)
 {
     _cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
     _cleanup_free_ char *path = NULL;
@@ -334,7 +335,7 @@ static int cmd_balloon(sd_bus *bus, const char *name, const char *size)
     int r = vm_path(bus, name, &path);
     if (r < 0)
         return -r;
-    r = sd_bus_call_method(bus, VMM_BUS_NAME, path, VMM_VM_INTERFACE, "ResizeBalloon", &e, NULL, "t", bytes);
+    r = sd_bus_call_method(bus, VMM_BUS_NAME, path, VMM_VM_INTERFACE, method, &e, NULL, "t", bytes);
     if (r < 0)
         return report(name, &e, r);
     return 0;
@@ -676,7 +677,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "counters") == 0 && nargs == 2)
         return cmd_json_method(bus, args[1], "GetCounters");
     if (strcmp(cmd, "balloon") == 0 && nargs == 3)
-        return cmd_balloon(bus, args[1], args[2]);
+        return cmd_resize_bytes(bus, args[1], args[2], "ResizeBalloon");
+    if (strcmp(cmd, "memory") == 0 && nargs == 3)
+        return cmd_resize_bytes(bus, args[1], args[2], "ResizeMemory");
     if (strcmp(cmd, "vcpus") == 0 && nargs == 3)
         return cmd_vcpus(bus, args[1], args[2]);
     if ((strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "restore") == 0) && nargs == 3)

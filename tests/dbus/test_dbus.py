@@ -1577,6 +1577,57 @@ def case_vcpus(env, opts):
     env.vm(path, "PowerOff")
 
 
+def case_memory(env, opts):
+    """ResizeMemory plugs RAM into a VM defined with memory.hotplug_size (8 GiB reserved: vmmd's address-space
+    limit for the VMM must count it): the test=memhp guest finds the two slots and writes over them; MemorySize,
+    Config (hotplugged_size) and the stored definition follow; less than now is NotSupported, more than allowed
+    InvalidConfig, a VM without hotplug_size NotSupported, a stopped VM InvalidState; vmmctl memory does the same;
+    the next Start boots with the memory."""
+    serial = os.path.join(env.tmp, "memory.serial")
+    path = env.create_args("mem", ["--kernel", opts.payload, "--cmdline", "test=memhp", "--serial", f"file={serial}",
+                                   "--console", "off", "--memory", "size=32M,hotplug_method=acpi,hotplug_size=8G"])
+    plain = env.create_args("plain", payload_args(opts, "test=powerbtn", "null"))
+    VM = "org.vmm.VM"
+    MIB = 1 << 20
+
+    def stored():
+        with open(os.path.join(env.state, "mem.json")) as f:
+            return json.load(f)["config"]["memory"].get("hotplugged_size")
+
+    def defined():
+        return (json.loads(env.prop(path, "Config"))["memory"].get("hotplugged_size"), env.prop(path, "MemorySize"),
+                stored())
+
+    env.expect_error("org.vmm.Error.InvalidState", path, VM, "ResizeMemory", str(288 * MIB))
+    check(env.prop(path, "MemorySize") == 32 * MIB, "MemorySize before any plug")
+    env.vm(path, "Start")
+    wait_until(lambda: "READY memhp-add" in serial_text(serial), "the guest to boot", timeout=30)
+    env.vm(plain, "Start")
+    env.expect_error("org.vmm.Error.NotSupported", plain, VM, "ResizeMemory", str(288 * MIB))
+    env.vm(plain, "PowerOff")
+    for name, arg in (("org.vmm.Error.NotSupported", str(16 * MIB)),
+                      ("org.vmm.Error.InvalidConfig", str(32 * MIB + (9 << 30)))):
+        env.expect_error(name, path, VM, "ResizeMemory", arg)
+    r = env.vmmctl("memory", "mem", "lots", ok=False)
+    check(r.returncode != 0 and "not a size" in r.stderr, f"vmmctl memory mem lots: {r.returncode} {r.stderr}")
+    check(defined() == (None, 32 * MIB, None), f"a refused resize changed the definition: {defined()}")
+
+    env.call(path, VM, "ResizeMemory", "t", 160 * MIB)
+    check(defined() == (128 * MIB, 160 * MIB, 128 * MIB), f"after ResizeMemory 160M: {defined()}")
+    env.vmmctl("memory", "mem", "288M")
+    check(defined() == (256 * MIB, 288 * MIB, 256 * MIB), f"after vmmctl memory mem 288M: {defined()}")
+    wait_until(lambda: "READY memhp-snapshot" in serial_text(serial), "the guest to write over its new memory",
+               timeout=30)
+    check("FAIL" not in serial_text(serial), f"the guest failed: {serial_text(serial)[-400:]}")
+    info = json.loads(env.call(path, VM, "GetInfo")[0])
+    check(info["vmm"]["memory_actual_size"] == 288 * MIB, f"GetInfo: {info['vmm'].get('memory_actual_size')}")
+    env.vm(path, "PowerOff")
+    env.vm(path, "Start")
+    info = json.loads(env.call(path, VM, "GetInfo")[0])
+    check(info["vmm"]["memory_actual_size"] == 288 * MIB, f"the second Start: {info['vmm'].get('memory_actual_size')}")
+    env.vm(path, "PowerOff")
+
+
 CASES = {
     "contract": (case_contract, False),
     "lifecycle": (case_lifecycle, True),
@@ -1594,6 +1645,7 @@ CASES = {
     "snapshot": (case_snapshot, True),
     "hotplug": (case_hotplug, True),
     "vcpus": (case_vcpus, True),
+    "memory": (case_memory, True),
 }
 
 

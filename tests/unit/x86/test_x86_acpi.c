@@ -406,6 +406,13 @@ static void test_dsdt_memory_hotplug(void **state)
         min0++;
     assert_int_equal(min0, 2); /* the field and the _EVT's read */
     release(&t);
+
+    /* The most of everything still fits the tables' area. */
+    AcpiPlatform most = {.boot_vcpus = 1, .max_vcpus = 255, .serial = true, .pvpanic = true, .pci = true,
+                         .mem_hotplug_base = 4 * GIB, .mem_slot_size = 128 * MIB, .mem_slots = 256};
+    build_platform(&t, &most);
+    printf("DSDT with 255 vCPUs and 256 memory slots: %u bytes\n", get32(t.dsdt + 4));
+    release(&t);
 }
 
 /* iasl (acpica-tools), when installed, must disassemble every table without

@@ -77,6 +77,8 @@ static int check_hotplug(const MemoryConfig *cfg, char *errbuf, size_t errlen)
     uint64_t plugged = cfg->hotplugged_size.present ? cfg->hotplugged_size.value : 0;
     if (cfg->hotplugged_size.present && !cfg->hotplug_size.present)
         snprintf(errbuf, errlen, "guest memory: hotplugged_size needs hotplug_size");
+    else if (max && (cfg->shared || cfg->hugepages)) /* the memfd holds only size */
+        snprintf(errbuf, errlen, "guest memory: hotplug of shared=on or hugepages memory is not supported");
     else if (max % GUEST_MEMORY_HOTPLUG_SLOT || max / GUEST_MEMORY_HOTPLUG_SLOT > GUEST_MEMORY_HOTPLUG_SLOTS)
         snprintf(errbuf, errlen, "guest memory: hotplug_size must be a multiple of 128 MiB, at most %u of them",
                  GUEST_MEMORY_HOTPLUG_SLOTS);

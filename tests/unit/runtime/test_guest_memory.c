@@ -117,6 +117,11 @@ static void test_hotplug_region(void **state)
     cfg.hotplugged_size = (OptU64){true, 128ULL << 20};
     assert_int_equal(guest_memory_create(&m, &cfg, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "needs hotplug_size"));
+    cfg.hotplug_size = (OptU64){true, 128ULL << 20};
+    cfg.hotplugged_size = (OptU64){false, 0};
+    cfg.shared = true;
+    assert_int_equal(guest_memory_create(&m, &cfg, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "shared=on"));
 }
 
 static void test_accessor_bounds(void **state)

@@ -717,21 +717,28 @@ static int config_with(Vmm *vmm, const char *section, const char *key, uint64_t 
     return r;
 }
 
-/* The guest's vCPU count changed: the configuration's boot_vcpus follows
- * (so a reboot or a snapshot keeps it), and vm/resized says so. */
-static void vcpus_resized(Vmm *vmm, size_t n)
+/* The guest grew or shrank: the configuration's section.key follows (so a
+ * reboot or a snapshot keeps the new size), and vm/resized says prop=shown. */
+static void resized(Vmm *vmm, const char *section, const char *key, uint64_t value, const char *prop,
+                    uint64_t shown)
 {
     char err[256];
     VmConfig *next;
-    vmm->n_vcpus = n;
-    if (config_with(vmm, "cpus", "boot_vcpus", n, &next, err, sizeof(err)) == 0)
+    if (config_with(vmm, section, key, value, &next, err, sizeof(err)) == 0)
         config_replace(vmm, next);
     else
-        fprintf(stderr, "vmm: the configuration cannot follow %zu vCPUs: %s\n", n, err);
-    char num[16];
-    snprintf(num, sizeof(num), "%zu", n);
-    const char *props[] = {"vcpus", num, NULL};
+        fprintf(stderr, "vmm: the configuration cannot follow %s.%s = %" PRIu64 ": %s\n", section, key, value,
+                err);
+    char num[24];
+    snprintf(num, sizeof(num), "%" PRIu64, shown);
+    const char *props[] = {prop, num, NULL};
     emit(vmm, "vm", "resized", props);
+}
+
+static void vcpus_resized(Vmm *vmm, size_t n)
+{
+    vmm->n_vcpus = n;
+    resized(vmm, "cpus", "boot_vcpus", n, "vcpus", n);
 }
 
 static void set_retired(Vmm *vmm, size_t i, bool retired)
@@ -869,16 +876,7 @@ static int resize_memory(Vmm *vmm, uint64_t want, char *errbuf, size_t errlen)
     if (vmm->mem.ram_size == now)
         return r;
     /* What the guest has is what the configuration says, even after a failure. */
-    char err[256];
-    VmConfig *next;
-    if (config_with(vmm, "memory", "hotplugged_size", hp->size, &next, err, sizeof(err)) == 0)
-        config_replace(vmm, next);
-    else
-        fprintf(stderr, "vmm: the configuration cannot follow the hot-plugged memory: %s\n", err);
-    char size[24];
-    snprintf(size, sizeof(size), "%" PRIu64, vmm->mem.ram_size);
-    const char *props[] = {"memory", size, NULL};
-    emit(vmm, "vm", "resized", props);
+    resized(vmm, "memory", "hotplugged_size", hp->size, "memory", vmm->mem.ram_size);
     return r;
 }
 
